@@ -1,0 +1,82 @@
+"""What a plugin registers: an architecture with a builder per framework, its stages and weight adapters."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .frameworks import canonical_framework
+
+# A callable, or a lazy "package.module:attribute" reference resolved only when the model is built.
+Target = Union[str, Callable[..., Any]]
+
+
+def resolve(target: Target) -> Any:
+    """Return the object a ``"module:attr"`` string names (or the object itself)."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Everything a builder needs to build one model."""
+
+    name: str
+    architecture: str
+    config: Mapping[str, Any]
+    num_classes: int
+    in_chans: int
+    input_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An image-classification architecture a plugin provides.
+
+    - ``builders``: framework ("torch" or "tf") -> callable(BuildSpec) returning a plain torch.nn.Module or
+      keras.Model. Use ``"module:function"`` strings so that frameworks are imported only when a model is built.
+    - ``stages``: ordered stage names, input to output; the last one is the head (never frozen by ``until``).
+    - ``stage_patterns``: stage -> fnmatch patterns of the canonical parameter names that belong to it.
+    - ``adapters``: optional framework -> object with ``to_canonical(model)`` and ``from_canonical(model, tensors)``
+      for weights whose framework layout is not the generic one (the backends' defaults cover torch modules and
+      Keras layers named after torch module paths).
+    """
+
+    name: str
+    builders: Mapping[str, Target]
+    stages: tuple[str, ...]
+    stage_patterns: Mapping[str, tuple[str, ...]]
+    adapters: Mapping[str, Target] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        builders = {canonical_framework(k): v for k, v in self.builders.items()}
+        adapters = {canonical_framework(k): v for k, v in self.adapters.items()}
+        object.__setattr__(self, "builders", builders)
+        object.__setattr__(self, "adapters", adapters)
+        object.__setattr__(self, "stages", tuple(self.stages))
+        patterns = {k: tuple(v) for k, v in self.stage_patterns.items()}
+        object.__setattr__(self, "stage_patterns", patterns)
+        unknown = set(patterns) - set(self.stages)
+        if unknown:
+            raise ValueError(f"architecture {self.name!r}: stage_patterns name unknown stages {sorted(unknown)}")
+        if not self.stages:
+            raise ValueError(f"architecture {self.name!r}: declare at least one stage (the head)")
+
+    @property
+    def frameworks(self) -> tuple[str, ...]:
+        return tuple(fw for fw in ("torch", "tf") if fw in self.builders)
+
+    @property
+    def head(self) -> str:
+        return self.stages[-1]
+
+    def builder(self, framework: str) -> Callable[[BuildSpec], Any]:
+        return resolve(self.builders[canonical_framework(framework)])

@@ -1,0 +1,31 @@
+"""One backend per framework. Each is imported only when a model of that framework is built or used."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
+
+from ..errors import ZooError
+from ..frameworks import require
+
+_MODULES = {"torch": "zoo_core.backends.torch_backend", "tf": "zoo_core.backends.tf_backend"}
+
+
+def get(framework: str) -> ModuleType:
+    """The backend module of a framework (``torch`` or ``tf``, aliases accepted); checks it is installed."""
+    return importlib.import_module(_MODULES[require(framework)])
+
+
+def framework_of(model: Any) -> str:
+    """``torch`` or ``tf`` for a model object, without importing a framework that is not already loaded."""
+    if "torch" in sys.modules and isinstance(model, sys.modules["torch"].nn.Module):
+        return "torch"
+    if "keras" in sys.modules and isinstance(model, sys.modules["keras"].Model):
+        return "tf"
+    raise ZooError(f"expected a torch.nn.Module or a keras.Model, got {type(model).__name__}")
+
+
+def of(model: Any) -> ModuleType:
+    return get(framework_of(model))

@@ -1,0 +1,40 @@
+"""Errors the zoo raises. Each message names the problem and the fix."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every error the zoo raises on purpose."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownFrameworkError(ZooError, ValueError):
+    pass
+
+
+class FrameworkNotInstalledError(ZooError, ImportError):
+    pass
+
+
+class RegistryError(ZooError, ValueError):
+    pass
+
+
+class PluginError(ZooError):
+    pass
+
+
+class ArchitectureUnavailableError(ZooError, LookupError):
+    pass
+
+
+class CheckpointError(ZooError, ValueError):
+    pass
+
+
+class StageError(ZooError, ValueError):
+    pass

@@ -1,0 +1,30 @@
+"""The hooks a zoo plugin implements (pluggy project name ``zoo``).
+
+A plugin is a module (found through the ``zoo`` entry-point group) with functions marked ``@zoo_core.hookimpl``.
+Hook implementations must not import torch or TensorFlow when the plugin module is imported: frameworks are
+imported inside builders, which the core calls only when a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("zoo")
+hookimpl = pluggy.HookimplMarker("zoo")
+
+
+@hookspec
+def register_architectures(register: Callable) -> None:
+    """Register architectures by calling ``register(zoo_core.Architecture(...))`` once per architecture.
+
+    An architecture carries, per framework, a builder and a weight adapter, plus its ordered stage names and the
+    canonical parameter-name patterns of each stage (used by ``freeze``).
+    """
+
+
+@hookspec
+def registry_files() -> list[str | Path]:
+    """Return paths of YAML files with named models (same schema as the top-level ``registry.yaml``)."""

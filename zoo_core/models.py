@@ -1,0 +1,164 @@
+"""Find, describe and build named models: ``list_models``, ``model_info``, ``load``."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from . import plugins, registry
+from .architecture import Architecture, BuildSpec
+from .errors import ArchitectureUnavailableError, UnknownModelError
+from .frameworks import FRAMEWORKS, canonical_framework
+from .registry import ModelEntry
+
+log = logging.getLogger("zoo")
+
+SPEC_ATTR = "zoo_spec"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the zoo knows about a built model; attached to it as ``model.zoo_spec``."""
+
+    entry: ModelEntry  # with num_classes / in_chans / input_size as built
+    framework: str
+
+    @property
+    def architecture(self) -> str:
+        return self.entry.architecture
+
+
+def spec_of(model: Any) -> ModelSpec:
+    spec = getattr(model, SPEC_ATTR, None)
+    if not isinstance(spec, ModelSpec):
+        from .errors import ZooError
+
+        raise ZooError(
+            f"this {type(model).__name__} was not built by the zoo, so its architecture and stages are unknown; "
+            "build it with zoo.load(...)"
+        )
+    return spec
+
+
+def _available(entry: ModelEntry) -> Architecture | None:
+    return plugins.get_architecture(entry.architecture)
+
+
+def list_models(pattern: str = "*", framework: str | None = None, *, include_unavailable: bool = False) -> list[str]:
+    """Names of registered models matching a wildcard pattern, optionally only those a framework can build."""
+    fw = canonical_framework(framework) if framework else None
+    names = []
+    for entry in registry.all_entries():
+        arch = _available(entry)
+        if arch is None and not include_unavailable:
+            continue
+        if fw and (arch is None or fw not in arch.frameworks):
+            continue
+        names.append(entry.name)
+    return sorted(registry.match(pattern, names))
+
+
+def unavailable_entries() -> list[tuple[ModelEntry, str]]:
+    """Entries whose architecture no loaded plugin provides, with the reason."""
+    return [(e, _missing_reason(e)) for e in registry.all_entries() if _available(e) is None]
+
+
+def _missing_reason(entry: ModelEntry) -> str:
+    wanted = entry.plugin or f"a plugin providing {entry.architecture!r}"
+    failed = [p for p in plugins.list_plugins() if not p.ok and p.name == entry.architecture
+              or (entry.plugin and p.distribution == entry.plugin and not p.ok)]
+    if failed:
+        return f"plugin {failed[0].label} failed to load: {failed[0].error}"
+    return f"architecture {entry.architecture!r} is provided by no loaded plugin; install {wanted}"
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for a name or alias; unknown names get close suggestions."""
+    entry = registry.find(name)
+    if entry is not None:
+        return entry
+    names = [e.name for e in registry.all_entries()] + list(registry.catalogue().aliases)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    if not close:
+        close = [n for n in names if name.lower() in n.lower()][:3]
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; run `zoo list` to see every model"
+    raise UnknownModelError(f"unknown model {name!r}{hint}")
+
+
+def get_architecture(entry: ModelEntry) -> Architecture:
+    arch = _available(entry)
+    if arch is None:
+        raise ArchitectureUnavailableError(f"model {entry.name!r} ({entry.source}): {_missing_reason(entry)}")
+    return arch
+
+
+def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, in_chans: int | None = None,
+          input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> Any:
+    """Build a randomly initialised model of a registry entry in one framework."""
+    from . import backends
+    from .errors import ZooError
+
+    fw = canonical_framework(framework)
+    arch = get_architecture(entry)
+    if fw not in arch.frameworks:
+        raise ZooError(f"architecture {arch.name!r} has no {fw} builder; it builds in: {', '.join(arch.frameworks)}")
+    backends.get(fw)  # checks the framework is installed, names the extra if not
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    update: dict[str, Any] = {}
+    if num_classes is not None:
+        update["num_classes"] = int(num_classes)
+    if in_chans is not None:
+        update["in_chans"] = int(in_chans)
+    if input_size is not None:
+        update["input_size"] = tuple(int(s) for s in input_size)
+    if config:
+        update["config"] = {**entry.config, **config}
+    built = entry.model_copy(update=update) if update else entry
+    spec = BuildSpec(built.name, built.architecture, dict(built.config), built.num_classes, built.in_chans,
+                     tuple(built.input_size))
+    model = arch.builder(fw)(spec)
+    setattr(model, SPEC_ATTR, ModelSpec(built, fw))
+    log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
+             built.num_classes, built.in_chans, built.input_size)
+    return model
+
+
+def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None = None,
+         in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, **config: Any) -> Any:
+    """Load a model by registry name (random init) as a plain ``torch.nn.Module`` or ``keras.Model``.
+
+    ``framework``: torch / pytorch / pt, or tf / tensorflow / keras. Torch models take NCHW input, Keras models NHWC.
+    ``num_classes``, ``in_chans`` and ``input_size`` override the registry entry; extra keywords override its config.
+    """
+    canonical_framework(framework)
+    entry = get_entry(name_or_path)
+    return build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
+                 config=config or None)
+
+
+def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
+    """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the parameter
+    count per installed framework (this builds the model)."""
+    entry = get_entry(name)
+    info: dict[str, Any] = entry.model_dump(mode="json")
+    arch = _available(entry)
+    info["available"] = arch is not None
+    if arch is None:
+        info["unavailable_reason"] = _missing_reason(entry)
+        return info
+    info["stages"] = list(arch.stages)
+    info["frameworks"] = list(arch.frameworks)
+    info["plugin"] = plugins.state().provider.get(arch.name)
+    if params:
+        from . import backends
+        from .frameworks import is_installed
+
+        counts = {}
+        for fw in FRAMEWORKS:
+            if fw in arch.frameworks and is_installed(fw):
+                counts[fw] = backends.get(fw).count_params(build(entry, fw))
+        info["params"] = counts
+    return info
