@@ -76,7 +76,13 @@ def _entry_points() -> list[md.EntryPoint]:
         if key not in seen:
             seen.add(key)
             unique.append(ep)
-    return unique
+    # A stable order, whatever sys.path says: the zoo's own plugins first, then by distribution and name.
+    # On a name conflict the earlier plugin keeps the name and the later one is reported as failed.
+    return sorted(unique, key=lambda ep: (_dist_name(ep) != "zoo", _dist_name(ep), ep.name))
+
+
+def _dist_name(ep: md.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ""
 
 
 def _fail(info: PluginInfo, reason: str) -> None:

@@ -14,8 +14,14 @@ _MODULES = {"torch": "zoo_core.backends.torch_backend", "tf": "zoo_core.backends
 
 
 def get(framework: str) -> ModuleType:
-    """The backend module of a framework (``torch`` or ``tf``, aliases accepted); checks it is installed."""
-    return importlib.import_module(_MODULES[require(framework)])
+    """The backend module of a framework (``torch`` or ``tf``, aliases accepted), with its framework imported.
+
+    Checks the framework is installed (naming the extra if not) and imports it in the way that avoids the
+    TensorFlow/triton crash, before any plugin builder module imports it.
+    """
+    backend = importlib.import_module(_MODULES[require(framework)])
+    backend.import_framework()
+    return backend
 
 
 def framework_of(model: Any) -> str:

@@ -46,6 +46,9 @@ def import_keras():
     return keras
 
 
+import_framework = import_tensorflow
+
+
 def is_model(obj: Any) -> bool:
     return "keras" in sys.modules and isinstance(obj, sys.modules["keras"].Model)
 

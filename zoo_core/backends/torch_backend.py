@@ -28,6 +28,9 @@ def import_torch():
     return torch
 
 
+import_framework = import_torch
+
+
 def is_model(obj: Any) -> bool:
     return "torch" in sys.modules and isinstance(obj, sys.modules["torch"].nn.Module)
 

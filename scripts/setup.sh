@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up everything on a fresh machine: .venv in the repo root with the zoo and all extras (torch, tf, hub, data,
+# export, dev), at the exact versions of constraints.txt. Needs only python3 (3.10+) with pip reaching PyPI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+log="$(mktemp)"
+pip_install() {
+  if ! .venv/bin/python -m pip install --quiet "$@" >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -40
+    echo "setup: pip install $* failed" >&2
+    exit 1
+  fi
+}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+pip_install --upgrade "pip>=24"
+pip_install -c constraints.txt -e ".[all,dev]"
+rm -f "$log"
+.venv/bin/zoo --version

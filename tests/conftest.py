@@ -1,0 +1,24 @@
+"""Shared fixtures. Torch is imported before TensorFlow in the test process (see tensorflow#124205)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+try:  # the safe import order for this process: torch (and triton) first, then TensorFlow
+    import torch  # noqa: F401
+except ImportError:  # pragma: no cover - torch extra not installed
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_zoo_state():
+    """Each test sees freshly loaded plugins and catalogue."""
+    from zoo_core import plugins
+
+    plugins.reset()
+    yield
+    plugins.reset()

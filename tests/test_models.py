@@ -1,0 +1,83 @@
+"""The model contract, over every registered model and framework (like timm's tests/test_models.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo_core as zoo
+from zoo_core import backends
+from zoo_core.errors import FrameworkNotInstalledError, UnknownFrameworkError, UnknownModelError
+
+MODELS = zoo.list_models()
+FRAMEWORKS = ["torch", "tf"]
+
+
+def _batch(entry_size, chans, framework, n=2):
+    h, w = entry_size
+    x = np.random.default_rng(0).standard_normal((n, chans, h, w)).astype(np.float32)
+    return x if framework == "torch" else x.transpose(0, 2, 3, 1)
+
+
+def test_every_architecture_is_registered():
+    assert {"simplecnn", "resnet", "efficientnet", "vit"} <= set(zoo.plugins.architectures())
+    assert zoo.list_models("resnet*", framework="tf") == ["resnet18", "resnet34", "resnet50"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builds_and_forwards_in_both_frameworks_with_equal_parameter_counts(name):
+    entry = zoo.model_info(name)
+    counts = {}
+    for fw in FRAMEWORKS:
+        model = zoo.load(name, framework=fw, num_classes=7)
+        out = backends.get(fw).predict(model, _batch(entry["input_size"], entry["in_chans"], fw))
+        assert out.shape == (2, 7)
+        assert np.isfinite(out).all()
+        counts[fw] = backends.get(fw).count_params(model)
+        assert zoo.spec_of(model).entry.num_classes == 7
+    assert counts["torch"] == counts["tf"] > 0
+
+
+@pytest.mark.parametrize("framework", ["torch", "pytorch", "tf", "tensorflow", "keras"])
+def test_framework_aliases_return_plain_framework_models(framework):
+    model = zoo.load("simplecnn", framework=framework)
+    if backends.framework_of(model) == "torch":
+        import torch
+
+        assert isinstance(model, torch.nn.Module) and framework in ("torch", "pytorch")
+    else:
+        import keras
+
+        assert isinstance(model, keras.Model) and framework in ("tf", "tensorflow", "keras")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_in_chans_and_input_size_are_honoured(framework):
+    model = zoo.load("resnet18", framework=framework, num_classes=4, in_chans=1, input_size=48)
+    out = backends.get(framework).predict(model, _batch((48, 48), 1, framework))
+    assert out.shape == (2, 4)
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(UnknownModelError, match=r"unknown model 'resnet19'; did you mean resnet18"):
+        zoo.load("resnet19", framework="torch")
+
+
+def test_unknown_framework_lists_valid_ones():
+    with pytest.raises(UnknownFrameworkError, match=r"unknown framework 'jax'; valid names are: keras, pt, pytorch"):
+        zoo.load("resnet18", framework="jax")
+
+
+def test_missing_framework_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
+    with pytest.raises(FrameworkNotInstalledError, match=r"pip install 'zoo\[tf\]'"):
+        zoo.load("simplecnn", framework="tf")
+
+
+def test_model_info_counts_parameters_per_framework():
+    info = zoo.model_info("simplecnn", params=True)
+    assert info["params"]["torch"] == info["params"]["tf"] == 421_738
+    assert info["stages"] == ["stage1", "stage2", "stage3", "head"]

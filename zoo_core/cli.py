@@ -1,0 +1,165 @@
+"""The ``zoo`` command line. Sub-commands live in small functions; frameworks are imported only by the commands
+that build models, so ``zoo list`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from .errors import ZooError
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+
+def command(name: str, help: str):
+    """Register a sub-command: the decorated function runs it, ``configure`` adds its arguments."""
+
+    def wrap(configure: Callable[[argparse.ArgumentParser], None]):
+        def deco(fn: Command) -> Command:
+            _COMMANDS[name] = (fn, configure, help)
+            return fn
+
+        return deco
+
+    return wrap
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard pattern, e.g. 'resnet*'")
+    p.add_argument("--framework", "-f", help="only models this framework can build (torch, tf, ...)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+@command("list", "list the registered models")(_list_args)
+def cmd_list(args: argparse.Namespace) -> int:
+    from . import models, plugins
+
+    names = models.list_models(args.pattern, framework=args.framework)
+    rows = []
+    for name in names:
+        entry = models.get_entry(name)
+        arch = plugins.get_architecture(entry.architecture)
+        h, w = entry.input_size
+        rows.append([name, entry.architecture, ",".join(arch.frameworks), f"{h}x{w}x{entry.in_chans}",
+                     str(entry.num_classes)])
+    if args.json:
+        keys = ["name", "architecture", "frameworks", "input", "num_classes"]
+        print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+    else:
+        print(_table(rows, ["model", "architecture", "frameworks", "input (HxWxC)", "classes"]))
+        hidden = [(e, why) for e, why in models.unavailable_entries() if e.name in
+                  set(models.list_models(args.pattern, include_unavailable=True))]
+        for entry, why in hidden:
+            print(f"unavailable: {entry.name}: {why}", file=sys.stderr)
+    return 0
+
+
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="model name or alias")
+    p.add_argument("--no-params", action="store_true", help="skip building the models to count parameters")
+    p.add_argument("--json", action="store_true")
+
+
+@command("info", "show a model's registry entry, stages, preprocessing and parameters per framework")(_info_args)
+def cmd_info(args: argparse.Namespace) -> int:
+    from .models import model_info
+
+    info = model_info(args.name, params=not args.no_params)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    h, w = info["input_size"]
+    lines = [
+        f"{info['name']}: {info['description']}",
+        f"  architecture   {info['architecture']} (plugin {info.get('plugin')})",
+        f"  defined at     {info['source']}",
+        f"  frameworks     {', '.join(info.get('frameworks', [])) or '-'}",
+        f"  config         {json.dumps(info['config'])}",
+        f"  classes        {info['num_classes']}",
+        f"  input          {h}x{w}, {info['in_chans']} channels (torch NCHW, Keras NHWC)",
+        f"  preprocessing  mean {list(info['mean'])}, std {list(info['std'])}, "
+        f"{info['interpolation']}, crop {info['crop_pct']} ({info['crop_mode']})",
+        f"  license        {info['license']}",
+    ]
+    if info.get("aliases"):
+        lines.append(f"  aliases        {', '.join(info['aliases'])}")
+    if info.get("weights"):
+        wt = info["weights"]
+        lines.append(f"  weights        hf://{wt['repo']}@{wt['revision']} sha256 {wt.get('sha256') or '-'}")
+    if info.get("stages"):
+        lines.append(f"  stages         {' > '.join(info['stages'])}")
+    for fw, n in info.get("params", {}).items():
+        lines.append(f"  params ({fw:<5}) {n:,}")
+    if not info["available"]:
+        lines.append(f"  UNAVAILABLE    {info['unavailable_reason']}")
+    print("\n".join(lines))
+    return 0
+
+
+def _plugins_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
+@command("plugins", "list plugins, their versions, architectures and frameworks, and load errors")(_plugins_args)
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import list_plugins
+
+    infos = list_plugins()
+    if args.json:
+        print(json.dumps([{**vars(p), "ok": p.ok} for p in infos], indent=2))
+        return 0
+    rows = [[p.name, p.distribution or "-", p.version or "-", ",".join(p.architectures) or "-",
+             ",".join(p.frameworks) or "-", "ok" if p.ok else "FAILED"] for p in infos]
+    print(_table(rows, ["plugin", "distribution", "version", "architectures", "frameworks", "status"]))
+    for p in infos:
+        if not p.ok:
+            print(f"FAILED {p.label}: {p.error}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="zoo", description="A model zoo for PyTorch and TensorFlow/Keras.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (fn, configure, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
