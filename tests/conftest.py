@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
 
+pytest_plugins = ["tests.conftest_hub"]
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-try:  # the safe import order for this process: torch (and triton) first, then TensorFlow
+# The safe import order for this process: torch (and triton) first, then TensorFlow.
+with contextlib.suppress(ImportError):
     import torch  # noqa: F401
-except ImportError:  # pragma: no cover - torch extra not installed
-    pass
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import importlib
 import pytest
 
 import zoo_core as zoo
-from zoo_core import plugins
 from tests.helpers import run_zoo, write_distribution
+from zoo_core import plugins
 
 GOOD_PLUGIN = '''
 import zoo_core
@@ -151,4 +151,5 @@ def test_cli_with_broken_plugin_lists_models_and_names_the_failure(tmp_path):
     assert listed.returncode == 0 and "resnet18" in listed.stdout
     shown = run_zoo("plugins", env=env)
     assert shown.returncode == 0
-    assert "FAILED zoo_broken (zoo-broken): import failed: RuntimeError: this plugin is broken on purpose" in shown.stdout
+    expected = "FAILED zoo_broken (zoo-broken): import failed: RuntimeError: this plugin is broken on purpose"
+    assert expected in shown.stdout

@@ -19,6 +19,20 @@ from .hookspecs import hookimpl
 from .models import list_models, load, model_info, spec_of
 from .plugins import list_plugins
 
+
+def save(model, path, **kwargs):
+    """Save a zoo model (torch or Keras) as a checkpoint directory: model.safetensors + config.json."""
+    from .checkpoint import save as _save
+
+    return _save(model, path, **kwargs)
+
+
+def convert(src, framework: str, to):
+    """Load a checkpoint in ``framework`` and save it from there (``zoo convert`` on the command line)."""
+    from .checkpoint import convert as _convert
+
+    return _convert(src, framework, to)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -35,7 +49,9 @@ __all__ = [
     "hookimpl",
     "list_models",
     "list_plugins",
+    "convert",
     "load",
     "model_info",
+    "save",
     "spec_of",
 ]

@@ -10,7 +10,7 @@ from typing import Any, Union
 from .frameworks import canonical_framework
 
 # A callable, or a lazy "package.module:attribute" reference resolved only when the model is built.
-Target = Union[str, Callable[..., Any]]
+Target = Union[str, Callable[..., Any]]  # noqa: UP007 (a runtime alias, Python 3.10 compatible)
 
 
 def resolve(target: Target) -> Any:
@@ -35,6 +35,12 @@ class BuildSpec:
     in_chans: int
     input_size: tuple[int, int]
 
+    @classmethod
+    def from_entry(cls, entry: Any) -> BuildSpec:
+        """The spec of a registry entry (``zoo_core.registry.ModelEntry``)."""
+        return cls(entry.name, entry.architecture, dict(entry.config), entry.num_classes, entry.in_chans,
+                   tuple(entry.input_size))
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -47,6 +53,8 @@ class Architecture:
     - ``adapters``: optional framework -> object with ``to_canonical(model)`` and ``from_canonical(model, tensors)``
       for weights whose framework layout is not the generic one (the backends' defaults cover torch modules and
       Keras layers named after torch module paths).
+    - ``timm``: optional callable(BuildSpec) -> ``{"architecture": timm name, "model_args": {...}}`` (or None) when
+      the torch model is a timm model, so checkpoints carry the keys ``timm.create_model("local-dir:...")`` reads.
     """
 
     name: str
@@ -55,6 +63,7 @@ class Architecture:
     stage_patterns: Mapping[str, tuple[str, ...]]
     adapters: Mapping[str, Target] = field(default_factory=dict)
     description: str = ""
+    timm: Target | None = None
 
     def __post_init__(self) -> None:
         builders = {canonical_framework(k): v for k, v in self.builders.items()}
@@ -77,6 +86,10 @@ class Architecture:
     @property
     def head(self) -> str:
         return self.stages[-1]
+
+    def timm_config(self, entry: Any) -> dict[str, Any] | None:
+        """timm's name and model_args for a registry entry built with this architecture, if it is a timm model."""
+        return resolve(self.timm)(BuildSpec.from_entry(entry)) if self.timm else None
 
     def builder(self, framework: str) -> Callable[[BuildSpec], Any]:
         return resolve(self.builders[canonical_framework(framework)])

@@ -56,7 +56,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                      str(entry.num_classes)])
     if args.json:
         keys = ["name", "architecture", "frameworks", "input", "num_classes"]
-        print(json.dumps([dict(zip(keys, r)) for r in rows], indent=2))
+        print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
     else:
         print(_table(rows, ["model", "architecture", "frameworks", "input (HxWxC)", "classes"]))
         hidden = [(e, why) for e, why in models.unavailable_entries() if e.name in

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import plugins, registry
 from .architecture import Architecture, BuildSpec
-from .errors import ArchitectureUnavailableError, UnknownModelError
+from .errors import ArchitectureUnavailableError, UnknownModelError, ZooError
 from .frameworks import FRAMEWORKS, canonical_framework
 from .registry import ModelEntry
 
@@ -33,8 +33,6 @@ class ModelSpec:
 def spec_of(model: Any) -> ModelSpec:
     spec = getattr(model, SPEC_ATTR, None)
     if not isinstance(spec, ModelSpec):
-        from .errors import ZooError
-
         raise ZooError(
             f"this {type(model).__name__} was not built by the zoo, so its architecture and stages are unknown; "
             "build it with zoo.load(...)"
@@ -98,7 +96,6 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
           input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> Any:
     """Build a randomly initialised model of a registry entry in one framework."""
     from . import backends
-    from .errors import ZooError
 
     fw = canonical_framework(framework)
     arch = get_architecture(entry)
@@ -117,9 +114,7 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
     if config:
         update["config"] = {**entry.config, **config}
     built = entry.model_copy(update=update) if update else entry
-    spec = BuildSpec(built.name, built.architecture, dict(built.config), built.num_classes, built.in_chans,
-                     tuple(built.input_size))
-    model = arch.builder(fw)(spec)
+    model = arch.builder(fw)(BuildSpec.from_entry(built))
     setattr(model, SPEC_ATTR, ModelSpec(built, fw))
     log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
              built.num_classes, built.in_chans, built.input_size)
@@ -127,13 +122,29 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
 
 
 def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None = None,
-         in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, **config: Any) -> Any:
-    """Load a model by registry name (random init) as a plain ``torch.nn.Module`` or ``keras.Model``.
+         in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, strict: bool = True,
+         **config: Any) -> Any:
+    """Load a model as a plain ``torch.nn.Module`` or ``keras.Model``.
 
-    ``framework``: torch / pytorch / pt, or tf / tensorflow / keras. Torch models take NCHW input, Keras models NHWC.
-    ``num_classes``, ``in_chans`` and ``input_size`` override the registry entry; extra keywords override its config.
+    ``name_or_path``: a registry name or alias (random init), a checkpoint directory (zoo or timm layout), or a
+    Hub handle ``hf://owner/repo[@revision]``. ``framework``: torch / pytorch / pt, or tf / tensorflow / keras.
+    Torch models take NCHW input, Keras models NHWC. ``num_classes``, ``in_chans`` and ``input_size`` override
+    the registry entry; extra keywords override its config. For a checkpoint, a different ``num_classes``
+    re-initialises only the head.
     """
+    import os
+
     canonical_framework(framework)
+    if name_or_path.startswith("hf://"):
+        from . import hub
+
+        name_or_path = str(hub.pull(name_or_path))
+    if os.sep in name_or_path or "/" in name_or_path or os.path.isdir(name_or_path):
+        from .checkpoint import load_dir
+
+        if in_chans is not None or input_size is not None or config:
+            raise ZooError("a checkpoint fixes in_chans, input_size and config; only num_classes can be changed")
+        return load_dir(name_or_path, framework, num_classes=num_classes, strict=strict)
     entry = get_entry(name_or_path)
     return build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
                  config=config or None)

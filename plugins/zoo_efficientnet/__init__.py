@@ -11,6 +11,17 @@ import zoo_core
 
 STAGES = ("stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head")
 
+# (channel_multiplier, depth_multiplier) -> timm model name
+TIMM_NAMES = {(1.0, 1.0): "efficientnet_b0", (1.0, 1.1): "efficientnet_b1", (1.1, 1.2): "efficientnet_b2",
+              (1.2, 1.4): "efficientnet_b3", (1.4, 1.8): "efficientnet_b4"}
+
+
+def timm_config(spec: zoo_core.BuildSpec) -> dict | None:
+    """timm's model name and arguments for this config, so timm.create_model("local-dir:...") reads checkpoints."""
+    key = (float(spec.config.get("channel_multiplier", 1.0)), float(spec.config.get("depth_multiplier", 1.0)))
+    name = TIMM_NAMES.get(key)
+    return {"architecture": name, "model_args": {"in_chans": spec.in_chans}} if name else None
+
 
 @zoo_core.hookimpl
 def register_architectures(register):
@@ -24,5 +35,6 @@ def register_architectures(register):
             stages=STAGES,
             stage_patterns=patterns,
             description="EfficientNet (MBConv + squeeze-excite, compound scaling), timm layout",
+            timm=timm_config,
         )
     )

@@ -27,6 +27,21 @@ def parse_config(config: Mapping[str, Any]) -> tuple[str, tuple[int, ...]]:
     return block, layers
 
 
+TIMM_NAMES = {
+    ("basic", (2, 2, 2, 2)): "resnet18",
+    ("basic", (3, 4, 6, 3)): "resnet34",
+    ("bottleneck", (3, 4, 6, 3)): "resnet50",
+    ("bottleneck", (3, 4, 23, 3)): "resnet101",
+    ("bottleneck", (3, 8, 36, 3)): "resnet152",
+}
+
+
+def timm_config(spec: zoo_core.BuildSpec) -> dict[str, Any] | None:
+    """timm's model name and arguments for this config, so timm.create_model("local-dir:...") reads checkpoints."""
+    name = TIMM_NAMES.get(parse_config(spec.config))
+    return {"architecture": name, "model_args": {"in_chans": spec.in_chans}} if name else None
+
+
 @zoo_core.hookimpl
 def register_architectures(register):
     register(
@@ -43,5 +58,6 @@ def register_architectures(register):
                 "head": ("fc.*",),
             },
             description="ResNet v1.5 (timm layout) with basic or bottleneck blocks",
+            timm=timm_config,
         )
     )

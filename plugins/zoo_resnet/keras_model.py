@@ -61,7 +61,7 @@ def build(spec: BuildSpec):
     x = BatchNorm(name="bn1")(x)
     x = keras.layers.ReLU(name="act1")(x)
     x = max_pool(x, 3, 2, pad=1, name="maxpool")
-    for stage, (planes, blocks) in enumerate(zip(CHANNELS, layers)):
+    for stage, (planes, blocks) in enumerate(zip(CHANNELS, layers, strict=True)):
         for i in range(blocks):
             stride = 2 if stage > 0 and i == 0 else 1
             x = block_fn(x, planes, stride, name=f"layer{stage + 1}.{i}")

@@ -25,7 +25,7 @@ class SimpleCNN(nn.Module):
                  hidden: int = 128, dropout: float = 0.25):
         super().__init__()
         chans = [in_chans, *widths]
-        self.blocks = nn.Sequential(*[ConvBlock(a, b) for a, b in zip(chans[:-1], chans[1:])])
+        self.blocks = nn.Sequential(*[ConvBlock(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)])
         h, w = input_size
         for _ in widths:
             h, w = h // 2, w // 2

@@ -19,6 +19,18 @@ STAGE_PATTERNS = {
     "head": ("norm.*", "head.*"),
 }
 
+SIZES = {(192, 12, 3): "tiny", (384, 12, 6): "small", (768, 12, 12): "base", (1024, 24, 16): "large"}
+
+
+def timm_config(spec: zoo_core.BuildSpec) -> dict | None:
+    """timm's model name and arguments for this config, so timm.create_model("local-dir:...") reads checkpoints."""
+    cfg = spec.config
+    size = SIZES.get((int(cfg["embed_dim"]), int(cfg["depth"]), int(cfg["num_heads"])))
+    if size is None or float(cfg.get("mlp_ratio", 4.0)) != 4.0 or not cfg.get("qkv_bias", True):
+        return None
+    name = f"vit_{size}_patch{int(cfg['patch_size'])}_224"
+    return {"architecture": name, "model_args": {"img_size": list(spec.input_size), "in_chans": spec.in_chans}}
+
 
 @zoo_core.hookimpl
 def register_architectures(register):
@@ -29,5 +41,6 @@ def register_architectures(register):
             stages=("stem", "stage1", "stage2", "stage3", "stage4", "head"),
             stage_patterns=STAGE_PATTERNS,
             description="Vision Transformer with a class token (timm layout)",
+            timm=timm_config,
         )
     )
