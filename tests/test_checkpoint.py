@@ -178,3 +178,23 @@ def test_zoo_checkpoint_loads_in_timm(tmp_path, name, kwargs):
         expected = ref(torch.from_numpy(x)).numpy()
     got = backends.get("tf").predict(model, x.transpose(0, 2, 3, 1))
     assert np.max(np.abs(got - expected)) <= 1e-4
+
+
+def test_loading_in_one_framework_never_imports_the_other(tmp_path):
+    from tests.helpers import run_python
+
+    zoo.save(zoo.load("resnet18", framework="torch", input_size=32), tmp_path / "r18")
+    proc = run_python(f"""
+        import sys, zoo_core as zoo
+        zoo.load({str(tmp_path / 'r18')!r}, framework="tf")
+        print("TF-LOAD", "torch" in sys.modules)
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TF-LOAD False" in proc.stdout
+    proc = run_python(f"""
+        import sys, zoo_core as zoo
+        zoo.load({str(tmp_path / 'r18')!r}, framework="torch")
+        print("TORCH-LOAD", "tensorflow" in sys.modules, "keras" in sys.modules)
+    """)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "TORCH-LOAD False False" in proc.stdout
