@@ -27,6 +27,20 @@ def save(model, path, **kwargs):
     return _save(model, path, **kwargs)
 
 
+def push(model_or_dir, repo_id: str, **kwargs):
+    """Push a model or checkpoint directory to the Hugging Face Hub as one commit (weights, config, model card)."""
+    from .hub import push as _push
+
+    return _push(model_or_dir, repo_id, **kwargs)
+
+
+def pull(handle: str, **kwargs):
+    """Download a checkpoint from the Hub into the cache (or ``local_dir``), sha256-checked; returns its path."""
+    from .hub import pull as _pull
+
+    return _pull(handle, **kwargs)
+
+
 def convert(src, framework: str, to):
     """Load a checkpoint in ``framework`` and save it from there (``zoo convert`` on the command line)."""
     from .checkpoint import convert as _convert
@@ -52,6 +66,8 @@ __all__ = [
     "convert",
     "load",
     "model_info",
+    "pull",
+    "push",
     "save",
     "spec_of",
 ]

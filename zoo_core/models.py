@@ -123,6 +123,7 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
 
 def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None = None,
          in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, strict: bool = True,
+         weights: str | None = None, token: str | None = None, endpoint: str | None = None,
          **config: Any) -> Any:
     """Load a model as a plain ``torch.nn.Module`` or ``keras.Model``.
 
@@ -130,15 +131,30 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
     Hub handle ``hf://owner/repo[@revision]``. ``framework``: torch / pytorch / pt, or tf / tensorflow / keras.
     Torch models take NCHW input, Keras models NHWC. ``num_classes``, ``in_chans`` and ``input_size`` override
     the registry entry; extra keywords override its config. For a checkpoint, a different ``num_classes``
-    re-initialises only the head.
+    re-initialises only the head. ``weights="default"`` loads the Hub weights a registry entry names (pinned
+    revision, sha256 checked). ``token``/``endpoint`` override huggingface_hub's settings for Hub handles.
     """
     import os
 
     canonical_framework(framework)
+    if weights is not None and not name_or_path.startswith("hf://"):
+        if weights != "default":
+            raise ZooError(f"weights={weights!r}: use weights='default' (the registry's Hub weights) or a hf:// handle")
+        entry = get_entry(name_or_path)
+        if entry.weights is None:
+            raise ZooError(f"model {entry.name!r} has no weights in the registry ({entry.source}); "
+                           "load it without weights= for random init, or from a checkpoint directory or hf:// handle")
+        from . import checkpoint, hub
+
+        path = hub.pull(entry.weights.repo, revision=entry.weights.revision, token=token, endpoint=endpoint)
+        if entry.weights.sha256 and checkpoint.sha256_file(path / checkpoint.WEIGHTS_NAME) != entry.weights.sha256:
+            raise ZooError(f"the weights of {entry.name!r} at hf://{entry.weights.repo}@{entry.weights.revision} do "
+                           f"not match the sha256 in the registry ({entry.source}); the repo changed or is corrupt")
+        name_or_path = str(path)
     if name_or_path.startswith("hf://"):
         from . import hub
 
-        name_or_path = str(hub.pull(name_or_path))
+        name_or_path = str(hub.pull(name_or_path, token=token, endpoint=endpoint))
     if os.sep in name_or_path or "/" in name_or_path or os.path.isdir(name_or_path):
         from .checkpoint import load_dir
 

@@ -47,14 +47,17 @@ class Gelu(keras.layers.Layer):
         return x * 0.5 * (1.0 + ops.erf(x * (1.0 / math.sqrt(2.0))))
 
 
-def conv2d(x, filters: int, kernel: int, stride: int = 1, *, name: str, groups: int = 1, bias: bool = False):
-    """A torch-equivalent Conv2d(kernel, stride, padding=kernel//2) in NHWC."""
+def _torch_padding(x, kernel: int, stride: int, name: str):
+    """Pad like torch padding=kernel//2: explicit zeros, then "valid" when strided ("same" pads asymmetrically)."""
     pad = kernel // 2
     if stride > 1 and pad:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}.pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+        return keras.layers.ZeroPadding2D(pad, name=f"{name}.pad")(x), "valid"
+    return x, "same" if pad else "valid"
+
+
+def conv2d(x, filters: int, kernel: int, stride: int = 1, *, name: str, groups: int = 1, bias: bool = False):
+    """A torch-equivalent Conv2d(kernel, stride, padding=kernel//2) in NHWC."""
+    x, padding = _torch_padding(x, kernel, stride, name)
     return keras.layers.Conv2D(
         filters, kernel, strides=stride, padding=padding, groups=groups, use_bias=bias, name=name
     )(x)
@@ -62,12 +65,7 @@ def conv2d(x, filters: int, kernel: int, stride: int = 1, *, name: str, groups: 
 
 def depthwise_conv2d(x, kernel: int, stride: int = 1, *, name: str, bias: bool = False):
     """A torch-equivalent depthwise Conv2d(C, C, kernel, stride, padding=kernel//2, groups=C) in NHWC."""
-    pad = kernel // 2
-    if stride > 1 and pad:
-        x = keras.layers.ZeroPadding2D(pad, name=f"{name}.pad")(x)
-        padding = "valid"
-    else:
-        padding = "same" if pad else "valid"
+    x, padding = _torch_padding(x, kernel, stride, name)
     return keras.layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=bias, name=name)(x)
 
 
