@@ -45,3 +45,11 @@ def test_convert_reports_parity_and_writes_a_checkpoint(tmp_path):
     assert "parity torch vs tf: max |Δlogits|" in proc.stdout
     cfg = json.loads((tmp_path / "tf" / "config.json").read_text())
     assert cfg["zoo"]["saved_from"] == "tf" and cfg["zoo"]["parity"]["max_abs_logit_diff"] <= 1e-4
+
+
+def test_info_accepts_a_checkpoint_directory(tmp_path):
+    zoo.save(zoo.load("resnet18", framework="tf", num_classes=4, input_size=32), tmp_path / "r18")
+    proc = run_zoo("info", str(tmp_path / "r18"), "--json", "--no-params")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["num_classes"] == 4 and info["input_size"] == [32, 32] and info["architecture"] == "resnet"

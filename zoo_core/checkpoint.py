@@ -162,7 +162,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{cfg_file}: not valid JSON ({exc})") from None
 
 
-def _entry_from_config(cfg: dict[str, Any], path: Path) -> ModelEntry:
+def entry_from_config(cfg: dict[str, Any], path: Path) -> ModelEntry:
     """The model described by a checkpoint's config.json (zoo's own section, or timm's keys)."""
     zoo_cfg = cfg.get("zoo")
     if zoo_cfg:
@@ -249,7 +249,7 @@ def load_dir(path: str | Path, framework: str, *, num_classes: int | None = None
     """
     path = Path(path)
     cfg = read_config(path)
-    entry = _entry_from_config(cfg, path)
+    entry = entry_from_config(cfg, path)
     tensors = read_weights(path, (cfg.get("zoo") or {}).get("sha256"))
     model = models.build(entry, framework, num_classes=num_classes)
     backend = backends.get(models.spec_of(model).framework)

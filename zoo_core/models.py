@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import plugins, registry
@@ -169,7 +170,19 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
 def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
     """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the parameter
     count per installed framework (this builds the model)."""
-    entry = get_entry(name)
+    import os
+
+    if name.startswith("hf://") or "/" in name or os.path.isdir(name):
+        from . import checkpoint
+
+        path = name
+        if name.startswith("hf://"):
+            from . import hub
+
+            path = str(hub.pull(name))
+        entry = checkpoint.entry_from_config(checkpoint.read_config(path), Path(path))
+    else:
+        entry = get_entry(name)
     info: dict[str, Any] = entry.model_dump(mode="json")
     arch = _available(entry)
     info["available"] = arch is not None
