@@ -49,7 +49,8 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to a temp file beside ``path``, fsync, then rename over it: readers see old or new, never half."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -144,8 +145,8 @@ def save(model: Any, path: str | Path, *, labels: list[str] | None = None,
     else:
         if not path.is_dir():
             raise CheckpointError(f"{path} exists and is not a directory; a checkpoint is a directory")
-        _atomic_write(path / WEIGHTS_NAME, blob)
-        _atomic_write(path / CONFIG_NAME, config_bytes)
+        atomic_write(path / WEIGHTS_NAME, blob)
+        atomic_write(path / CONFIG_NAME, config_bytes)
     log.info("saved %s (%s, %d tensors, sha256 %s) to %s", spec.entry.name, spec.framework, len(tensors),
              digest[:12], path)
     return path
@@ -301,7 +302,7 @@ def import_torch_file(file: str | Path, to: str | Path) -> Path:
     if (file.parent / CONFIG_NAME).is_file() and not (to / CONFIG_NAME).exists():
         cfg = read_config(file.parent)
         cfg.get("zoo", {}).pop("sha256", None)
-        _atomic_write(to / CONFIG_NAME, (json.dumps(cfg, indent=2) + "\n").encode())
+        atomic_write(to / CONFIG_NAME, (json.dumps(cfg, indent=2) + "\n").encode())
     return to
 
 

@@ -6,8 +6,6 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import atomic_write
 from ..errors import ZooError
 from .keras_weights import bindings, leaf_layers
 from .tf_backend import import_keras, import_tensorflow
@@ -143,16 +142,7 @@ class Trainer:
         arrays["meta"] = np.array(json.dumps(meta))
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, buf.getvalue())
 
     def load_state(self, path: Path) -> dict[str, Any]:
         with np.load(path, allow_pickle=False) as z:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import os
-import tempfile
 import time
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import atomic_write
 from ..errors import ZooError
 from .torch_backend import import_torch
 
@@ -56,17 +56,9 @@ def resolve_device(device: str) -> Any:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
 
 
 class Trainer:
