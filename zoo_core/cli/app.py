@@ -1,0 +1,73 @@
+"""The command registry, the argument parser and ``main``. Commands live in the sibling modules, one module per
+job; each imports frameworks only inside its function, so ``zoo list`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ..errors import ZooError
+
+Command = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
+
+# Modules of zoo_core.cli that define commands, in the order `zoo --help` lists them.
+COMMAND_MODULES = ("catalog", "checkpoints", "hub", "training")
+
+def command(name: str, help: str):
+    """Register a sub-command: the decorated function runs it, ``configure`` adds its arguments."""
+
+    def wrap(configure: Callable[[argparse.ArgumentParser], None]):
+        def deco(fn: Command) -> Command:
+            _COMMANDS[name] = (fn, configure, help)
+            return fn
+
+        return deco
+
+    return wrap
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"zoo_core.cli.{module}")
+    parser = argparse.ArgumentParser(prog="zoo", description="A model zoo for PyTorch and TensorFlow/Keras.")
+    parser.add_argument("--version", action="version", version=f"zoo {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (fn, configure, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ZooError as exc:
+        print(f"zoo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
