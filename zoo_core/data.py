@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .augment import Augment, item_rng
 from .errors import ZooError
 
 log = logging.getLogger("zoo.data")
@@ -278,6 +279,13 @@ def open_dataset(source: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 
         return builtin(name, split=split, seed=seed, limit=limit)
     if limit is not None:
         raise DataError("limit applies to built-in datasets only")
+    if not Path(text).exists() and os.sep not in text and "/" not in text:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(BUILTINS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise DataError(f"{text!r} is neither a built-in dataset nor an image folder; {hint}the built-in datasets "
+                        f"are: {', '.join(sorted(BUILTINS))}; an image folder must exist")
     return image_folder(text, split=split, seed=seed, strict=strict)
 
 
@@ -388,11 +396,13 @@ def _require_nonempty(split: Split) -> None:
 
 
 class TorchSplitDataset:
-    """A map-style torch dataset of (CHW float tensor, label); ``augment`` adds a random horizontal flip.
+    """A map-style torch dataset of (CHW float tensor, label). ``augment`` (see zoo_core.augment) draws each
+    image's randomness from (seed, epoch, index), so it is reproducible and the same as in tf.data.
     Module-level and torch-free until used, so DataLoader workers can pickle it under any start method."""
 
-    def __init__(self, split: Split, pre: Preprocess, augment: bool = False):
-        self.split, self.pre, self.augment = split, pre, augment
+    def __init__(self, split: Split, pre: Preprocess, augment: Any = None, seed: int = 0, epoch: int = 0):
+        self.split, self.pre, self.augment = split, pre, Augment.parse(augment)
+        self.seed, self.epoch = int(seed), int(epoch)
         self.x = prepare(split, pre)
 
     def __len__(self) -> int:
@@ -402,19 +412,26 @@ class TorchSplitDataset:
         import torch
 
         x = self.x[i] if self.x is not None else self.pre(self.split.image(i))
+        if self.augment is not None:
+            x = augment_image(self.augment, self.pre, x, self.seed, self.epoch, i)
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
-        if self.augment and bool(torch.rand(()) < 0.5):
-            t = torch.flip(t, dims=(2,))
         return t, int(self.split.labels[i])
 
 
-def torch_dataset(split: Split, pre: Preprocess, augment: bool = False) -> TorchSplitDataset:
-    return TorchSplitDataset(split, pre, augment)
+def augment_image(aug: Augment, pre: Preprocess, x: np.ndarray, seed: int, epoch: int, index: int) -> np.ndarray:
+    """One training image augmented with its own (seed, epoch, index) generator."""
+    return aug(x, item_rng(seed, epoch, index), pre._stats(pre.mean), pre._stats(pre.std))
+
+
+def torch_dataset(split: Split, pre: Preprocess, augment: Any = None, seed: int = 0,
+                  epoch: int = 0) -> TorchSplitDataset:
+    return TorchSplitDataset(split, pre, augment, seed, epoch)
 
 
 def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle: bool = False,
-                 augment: bool = False, num_workers: int = 0, seed: int = 0, device: str = "cpu"):
-    """A ``torch.utils.data.DataLoader`` over a split; shuffling is seeded, pin_memory on CUDA."""
+                 augment: Any = None, num_workers: int = 0, seed: int = 0, device: str = "cpu", epoch: int = 0):
+    """A ``torch.utils.data.DataLoader`` over a split; shuffling is seeded (``seed``), augmentation draws from
+    (``seed``, ``epoch``, index); pin_memory on CUDA."""
     from .backends import get
 
     torch = get("torch").import_framework()
@@ -422,8 +439,8 @@ def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle
     gen = torch.Generator()
     gen.manual_seed(int(seed))
     return torch.utils.data.DataLoader(
-        torch_dataset(split, pre, augment), batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-        pin_memory=str(device).startswith("cuda"), generator=gen, persistent_workers=False,
+        torch_dataset(split, pre, augment, seed, epoch), batch_size=batch_size, shuffle=shuffle,
+        num_workers=num_workers, pin_memory=str(device).startswith("cuda"), generator=gen, persistent_workers=False,
     )
 
 
@@ -431,7 +448,7 @@ def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle
 
 
 def tf_dataset(split: Split, pre: Preprocess, batch_size: int | None = 64, *, shuffle: bool = False,
-               augment: bool = False, seed: int = 0, cache: bool = True):
+               augment: Any = None, seed: int = 0, cache: bool = True):
     """A ``tf.data.Dataset`` of (NHWC float batch, int labels) with map/cache/shuffle/prefetch
     (``batch_size=None``: unbatched single images, not prefetched)."""
     from .backends import get
@@ -458,11 +475,31 @@ def tf_dataset(split: Split, pre: Preprocess, batch_size: int | None = 64, *, sh
         ds = ds.map(mapper, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         ds = ds.cache()
+    aug = Augment.parse(augment)
+    if aug is not None:
+        ds = augment_tf(ds, aug, pre, seed=int(seed), epoch=0)
     if shuffle:
         ds = ds.shuffle(len(split), seed=int(seed), reshuffle_each_iteration=False)
-    if augment:
-        ds = ds.map(lambda im, y: (tf.image.random_flip_left_right(im, seed=int(seed)), y),
-                    num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size is None:
         return ds
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def augment_tf(ds: Any, aug: Augment, pre: Preprocess, seed: int, epoch: int) -> Any:
+    """Augment an unbatched (image, label) tf.data pipeline with the numpy augmentation (index-seeded, so equal to
+    the torch pipeline's); the index is the position in ``ds`` before any shuffle, so enumerate first."""
+    from .backends import get
+
+    tf = get("tf").import_framework()
+    h, w = pre.input_size
+
+    def run(i, im):
+        return augment_image(aug, pre, im, seed, epoch, int(i))
+
+    def mapper(i, item):
+        im, y = item
+        out = tf.numpy_function(run, [i, im], tf.float32, stateful=False)
+        out.set_shape((h, w, pre.in_chans))
+        return out, y
+
+    return ds.enumerate().map(mapper, num_parallel_calls=tf.data.AUTOTUNE)

@@ -7,11 +7,13 @@ tensor names; the last stage is the head and is never frozen by ``until``). ``fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
-import tempfile
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,6 +34,7 @@ HISTORY_NAME = "history.json"
 CURVES_NAME = "curves.png"
 REPORT_NAME = "report.json"
 CONFUSION_NAME = "confusion.png"
+INTERRUPTED_NAME = "interrupted"  # checkpoint of the weights when Ctrl-C arrived mid-epoch
 OPTIMIZERS = ("adamw", "sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant")
 _TRAIN_MODULES = {"torch": "zoo_core.backends.torch_train", "tf": "zoo_core.backends.tf_train"}
@@ -209,21 +212,10 @@ def evaluate(model: Any, split: Any, out: str | os.PathLike | None = None, batch
 # ---------------------------------------------------------------------------------------------------- files
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+    from .checkpoint import atomic_write
+
+    atomic_write(path, text.encode())
 
 
 def _pyplot():
@@ -280,7 +272,9 @@ def _save_fig(fig: Any, path: Path) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    atomic_write_bytes(path, buf.getvalue())
+    from .checkpoint import atomic_write
+
+    atomic_write(path, buf.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------------- training
@@ -300,7 +294,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     mixed_precision: str | None = None
-    augment: bool = False
+    augment: Any = None  # a zoo_core.augment.Augment or None
     num_workers: int = 0
     progress: bool | None = None
 
@@ -348,6 +342,39 @@ def _validate(cfg: TrainConfig, model: Any, data: Any) -> None:
         raise DataError("the train split is empty; there is nothing to train on")
 
 
+def seed_everything(seed: int, framework: str) -> None:
+    """Seed Python, numpy and the framework, so that a model built next (its random init) is reproducible."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    from .frameworks import require
+
+    backend = backends.get(framework)
+    if require(framework) == "torch":
+        backend.import_framework().manual_seed(seed)
+    else:
+        from .backends.tf_backend import import_keras
+
+        import_keras().utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold SIGINT (Ctrl-C) until the block ends, so an epoch's files are written completely; then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def _state_path(out: Path, framework: str) -> Path:
     return out / f"{STATE_NAME}.{'pt' if framework == 'torch' else 'npz'}"
 
@@ -357,27 +384,42 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              label_smoothing: float = 0.0, weight_decay: float | None = None, grad_clip: float | None = None,
              seed: int = 0, out: str | os.PathLike | None = None, device: str = "auto",
              mixed_precision: str | None = None, early_stopping: int | None = None, resume: bool = False,
-             augment: bool = False, num_workers: int = 0, progress: bool | None = None) -> dict[str, Any]:
+             augment: Any = False, num_workers: int = 0, progress: bool | None = None,
+             strategy: Any = None) -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
     without improvement of val accuracy (train loss when there is no val split). ``mixed_precision``: "bf16" or
-    "fp16" (torch only). With ``out``: a checkpoint of the model after every epoch (zoo_core.checkpoint.save),
+    "fp16" (float32 weights, low-precision compute during training only; fp16 with loss scaling).
+    ``augment``: True for random resized crop + flip + colour jitter, or a subset such as "crop,flip"
+    (zoo_core.augment; the same per-image randomness in both frameworks). With ``out``: a checkpoint of the
+    model after every epoch (zoo_core.checkpoint.save),
     the full training state beside it (weights, optimizer, epoch, RNG; atomic), history.json and curves.png;
     ``resume=True`` continues from the last complete epoch recorded there. Returns the history dict.
+
+    Distributed (docs/distributed.md): under torchrun a torch model trains with DDP, ``batch_size`` per process;
+    a Keras model trains with ``strategy`` (a tf.distribute strategy whose scope built the model), ``batch_size``
+    per replica. Metrics are reduced over all workers; only rank 0 / the chief writes files.
     """
-    from . import checkpoint
+    from . import checkpoint, distributed
+    from .augment import Augment
     from .data import Preprocess
     from .models import spec_of
 
     cfg = TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
-                      float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision, augment,
-                      int(num_workers), progress)
+                      float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
+                      Augment.parse(augment), int(num_workers), progress)
     _validate(cfg, model, data)
     framework = spec_of(model).framework
     tb = _train_backend(model)
     pre = Preprocess.for_model(model)
-    trainer = tb.Trainer(model, data, pre, cfg)
+    if strategy is not None and framework != "tf":
+        raise ZooError("strategy= is a tf.distribute strategy for Keras models; PyTorch models train distributed "
+                       "under torchrun (zoo train --nproc N)")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        trainer = tb.Trainer(model, data, pre, cfg)
+    dist = getattr(trainer, "dist", None)  # the distributed context, None in a single process
+    main = dist is None or dist.is_main
     history: dict[str, Any] = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "val_loss": [],
                                "val_acc": [], "seconds": [], "images_per_second": []}
     start, best, since_best = 0, None, 0
@@ -395,42 +437,67 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
             log.info("resuming %s from epoch %d", out_dir, start)
         else:
             log.warning("resume=True but %s has no training state; starting from epoch 0", out_dir)
-    steps = trainer.steps_per_epoch
-    for epoch in range(start, cfg.epochs):
-        t0 = time.perf_counter()
-        stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps))
-        seconds = time.perf_counter() - t0
-        val_loss = val_acc = None
-        if len(data.val):
-            logits = predict_split(model, data.val, max(cfg.batch_size, 256))
-            val_loss = cross_entropy(logits, data.val.labels)
-            val_acc = float((logits.argmax(1) == data.val.labels).mean())
-        for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
-                           ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
-                           ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
-            history[key].append(value)
-        log.info("epoch %d/%d: loss %.4f acc %.4f val_loss %s val_acc %s", epoch + 1, cfg.epochs, stats["loss"],
-                 stats["acc"], val_loss, val_acc)
-        stop = False
-        if early_stopping:
-            metric = val_acc if val_acc is not None else -stats["loss"]
-            if best is None or metric > best:
-                best, since_best = metric, 0
-            else:
-                since_best += 1
-                stop = since_best >= early_stopping
-        if stop:
-            history["stopped_early"] = epoch + 1
-            log.info("early stopping after epoch %d: no improvement for %d epochs", epoch + 1, since_best)
-        if out_dir is not None:
-            meta = {"epoch": epoch + 1, "history": history, "config": asdict(cfg), "framework": framework,
-                    "best": best, "since_best": since_best}
-            trainer.save_state(_state_path(out_dir, framework), meta)
-            checkpoint.save(model, out_dir, labels=list(data.classes),
-                            extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
-            atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
-            plot_curves(history, out_dir / CURVES_NAME)
-        if stop:
-            break
+    if dist is not None and not dist.same_on_all_ranks(start):
+        raise distributed.DistributedError(
+            f"the workers would start from different epochs (rank {dist.rank}: epoch {start}); every worker must "
+            f"see the same run directory {out_dir} (a shared filesystem) to resume")
+    try:
+        steps = trainer.steps_per_epoch
+        for epoch in range(start, cfg.epochs):
+            t0 = time.perf_counter()
+            stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps))
+            seconds = time.perf_counter() - t0
+            val_loss = val_acc = None
+            if len(data.val):
+                logits = predict_split(model, data.val, max(cfg.batch_size, 256))
+                val_loss = cross_entropy(logits, data.val.labels)
+                val_acc = float((logits.argmax(1) == data.val.labels).mean())
+            for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
+                               ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
+                               ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
+                history[key].append(value)
+            if main:
+                log.info("epoch %d/%d: loss %.4f acc %.4f val_loss %s val_acc %s", epoch + 1, cfg.epochs,
+                         stats["loss"], stats["acc"], val_loss, val_acc)
+            stop = False
+            if early_stopping:
+                metric = val_acc if val_acc is not None else -stats["loss"]
+                if best is None or metric > best:
+                    best, since_best = metric, 0
+                else:
+                    since_best += 1
+                    stop = since_best >= early_stopping
+            if stop:
+                history["stopped_early"] = epoch + 1
+                log.info("early stopping after epoch %d: no improvement for %d epochs", epoch + 1, since_best)
+            if out_dir is not None and main:  # rank 0 / the chief alone writes the run's files
+                with _interrupts_deferred():  # Ctrl-C while saving: finish the epoch's files first
+                    meta = {"epoch": epoch + 1, "history": history, "config": asdict(cfg), "framework": framework,
+                            "best": best, "since_best": since_best}
+                    trainer.save_state(_state_path(out_dir, framework), meta)
+                    checkpoint.save(model, out_dir, labels=list(data.classes),
+                                    extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
+                    atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
+                    plot_curves(history, out_dir / CURVES_NAME)
+            if stop:
+                break
+    except KeyboardInterrupt:
+        done = history["epoch"][-1] if history["epoch"] else 0
+        if out_dir is None or not main:
+            log.warning("training interrupted during epoch %d", done + 1)
+            raise
+        with _interrupts_deferred():
+            partial = checkpoint.save(model, out_dir / INTERRUPTED_NAME, labels=list(data.classes),
+                                      extra={"training": {"epoch": done, "interrupted_in_epoch": done + 1}})
+        log.warning("training interrupted during epoch %d: the weights at the moment of the interrupt are in %s; "
+                    "%s", done + 1, partial, f"epoch {done} is complete in {out_dir}, continue from it with "
+                    "resume=True (zoo train ... --resume)" if done else "no epoch was complete")
+        raise
+    finally:
+        close = getattr(trainer, "close", None)
+        if close is not None:
+            close()
+    if dist is not None:
+        distributed.record_final(model, dist.rank, history)
     model.zoo_labels = list(data.classes)
     return history

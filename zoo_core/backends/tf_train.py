@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -53,6 +54,41 @@ def parameters(model) -> list[tuple[str, int, bool]]:
             if not b.key.endswith(_STATS)]
 
 
+_POLICIES = {"bf16": "mixed_bfloat16", "bfloat16": "mixed_bfloat16", "fp16": "mixed_float16",
+             "float16": "mixed_float16"}
+
+
+def tf_device(tf: Any, device: str | None) -> str | None:
+    """A tf.device string for a zoo device name; None lets TensorFlow place ops (its GPU first when it has one)."""
+    if device in (None, "auto"):
+        return None
+    name = str(device).lower()
+    if name == "cpu":
+        return "/CPU:0"
+    if name in ("gpu", "cuda") or name.startswith(("cuda:", "gpu:", "/gpu:")):
+        index = int(name.rsplit(":", 1)[1]) if ":" in name else 0
+        gpus = tf.config.list_physical_devices("GPU")
+        if index >= len(gpus):
+            raise ZooError(f"device {device!r} asked for, but TensorFlow sees {len(gpus)} GPU(s); use --device cpu "
+                           "or auto")
+        return f"/GPU:{index}"
+    raise ZooError(f"unknown device {device!r} for Keras; use auto, cpu, gpu or gpu:N")
+
+
+def set_mixed_precision(model: Any, mode: str | None) -> list[tuple[Any, Any]]:
+    """Switch every leaf layer to a mixed policy (float32 variables, bf16/fp16 compute) for training; returns the
+    previous policies so training can restore them. BatchNorm statistics and the loss stay float32."""
+    if mode is None:
+        return []
+    if mode not in _POLICIES:
+        raise ZooError(f"unknown mixed_precision {mode!r}; use None, 'bf16' or 'fp16'")
+    saved = []
+    for layer in leaf_layers(model):
+        saved.append((layer, layer.dtype_policy))
+        layer.dtype_policy = _POLICIES[mode]
+    return saved
+
+
 class Trainer:
     """A tf.function train step over tf.data; every epoch reseeds Keras from (seed, epoch) and shuffles with its
     own seed. The state file holds every model variable (incl. dropout seed state) and the optimizer's."""
@@ -64,12 +100,8 @@ class Trainer:
         keras = import_keras()
         self.tf, self.keras = tf, keras
         self.model, self.data, self.pre, self.cfg = model, data, pre, cfg
-        if cfg.mixed_precision:
-            raise ZooError("mixed_precision is supported for torch models only; for Keras, set "
-                           "keras.mixed_precision.set_global_policy('mixed_float16') before building the model")
-        if cfg.device not in (None, "auto", "cpu", "gpu", "cuda") and not str(cfg.device).startswith(("cuda", "/")):
-            raise ZooError(f"unknown device {cfg.device!r} for Keras; use 'auto', 'cpu' or 'gpu'")
-        self.device = "/CPU:0" if cfg.device == "cpu" else None
+        self.device = tf_device(tf, cfg.device)
+        self._policies = set_mixed_precision(model, cfg.mixed_precision)
         decay = cfg.decay or None
         clip = float(cfg.grad_clip) if cfg.grad_clip else None
         if cfg.optimizer == "adamw":
@@ -79,6 +111,8 @@ class Trainer:
         else:
             self.opt = keras.optimizers.SGD(learning_rate=cfg.lr, momentum=0.9, weight_decay=decay,
                                             global_clipnorm=clip)
+        if cfg.mixed_precision in ("fp16", "float16"):
+            self.opt = keras.optimizers.LossScaleOptimizer(self.opt)
         self.vars = list(model.trainable_variables)
         if not self.vars:
             raise ZooError("every parameter is frozen; unfreeze at least the head before training")
@@ -92,21 +126,34 @@ class Trainer:
         @tf.function(reduce_retracing=True)
         def step(x, y):
             with tf.GradientTape() as tape:
-                logits = model(x, training=True)
+                logits = tf.cast(model(x, training=True), tf.float32)
                 loss = loss_fn(tf.one_hot(y, k), logits)
-            grads = tape.gradient(loss, variables)
+                scaled = opt.scale_loss(loss) if hasattr(opt, "scale_loss") else loss
+            grads = tape.gradient(scaled, variables)
             opt.apply_gradients(zip(grads, variables, strict=True))
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.int64))
             return loss, correct
 
         self._step = step
+        from . import tf_dist
+
+        self.dist = tf_dist.from_scope(self)  # built in a tf.distribute strategy's scope: distributed steps
+        self.is_main = self.dist is None or self.dist.is_main
+        if self.dist is not None:
+            self.steps_per_epoch = math.ceil(math.ceil(len(data.train) / self.dist.replicas) / cfg.batch_size)
+            if not self.is_main:
+                self.cfg = dataclasses.replace(cfg, progress=False)
 
     def _epoch_data(self, epoch: int):
+        from ..augment import Augment
+        from ..data import augment_tf
+
         tf, cfg = self.tf, self.cfg
         seed = cfg.seed * 100003 + epoch
         ds = self.base.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
         if cfg.augment:
-            ds = ds.map(lambda im, y: (tf.image.random_flip_left_right(im, seed=seed), y))
+            ds = augment_tf(self.base, Augment.parse(cfg.augment), self.pre, seed=seed, epoch=epoch)
+            ds = ds.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
         return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
@@ -116,17 +163,21 @@ class Trainer:
         self.keras.utils.set_random_seed(cfg.seed * 1000003 + epoch)
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         t0 = time.perf_counter()
-        bar = tqdm(self._epoch_data(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_data(epoch)
+        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
         for i, (x, y) in enumerate(bar):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             self.opt.learning_rate = lr
-            if self.device:
+            if self.dist:  # loss and accuracy of the global batch, over every replica
+                loss, ok, n = self.dist.step(x, y)
+            elif self.device:
                 with self.tf.device(self.device):
                     loss, ok = self._step(x, y)
             else:
                 loss, ok = self._step(x, y)
-            n = int(y.shape[0])
+            if not self.dist:
+                n = int(y.shape[0])
             total_loss += float(loss) * n
             correct += int(ok)
             seen += n
@@ -134,6 +185,12 @@ class Trainer:
                             img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
         bar.close()
         return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
+
+    def close(self) -> None:
+        """Give layers back the dtype policies they had before training (mixed precision is train-time only)."""
+        for layer, policy in self._policies:
+            layer.dtype_policy = policy
+        self._policies = []
 
     def save_state(self, path: Path, meta: dict[str, Any]) -> None:
         """Every model and optimizer variable plus metadata in one .npz, written atomically."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -49,10 +50,23 @@ def parameters(model) -> list[tuple[str, int, bool]]:
     return [(n, int(p.numel()), bool(p.requires_grad)) for n, p in model.named_parameters()]
 
 
-def resolve_device(device: str) -> Any:
+def resolve_device(device: str | None) -> Any:
+    """"auto": cuda, then mps, then cpu. An explicit device that is not there is an error, not a silent fallback."""
     if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        dev = torch.device("cuda" if device == "gpu" else device)
+    except RuntimeError as exc:
+        raise ZooError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from exc
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ZooError(f"device {device!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s); "
+                       "use --device cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ZooError("device 'mps' asked for, but MPS is not available here; use --device cpu or auto")
+    return dev
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -67,9 +81,14 @@ class Trainer:
 
     def __init__(self, model, data, pre, cfg):
         from ..data import torch_loader
+        from . import torch_dist
 
         self.model, self.data, self.pre, self.cfg = model, data, pre, cfg
-        self.device = resolve_device(cfg.device)
+        self.dist = torch_dist.from_env(cfg.device)  # None unless under torchrun with several processes
+        self.is_main = self.dist is None or self.dist.is_main
+        if not self.is_main:
+            self.cfg = cfg = dataclasses.replace(cfg, progress=False)
+        self.device = self.dist.device if self.dist else resolve_device(cfg.device)
         model.to(self.device)
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
@@ -90,7 +109,12 @@ class Trainer:
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self._loader = lambda epoch: torch_loader(
             data.train, pre, cfg.batch_size, shuffle=True, augment=cfg.augment, num_workers=cfg.num_workers,
-            seed=cfg.seed * 100003 + epoch, device=str(self.device))
+            seed=cfg.seed * 100003 + epoch, device=str(self.device), epoch=epoch)
+        self.net = model  # what forward/backward runs through: the DDP wrapper when distributed
+        if self.dist:
+            self.net = self.dist.wrap(model)
+            single = self._loader
+            self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.seed * 100003, epoch)
         self.steps_per_epoch = len(self._loader(0))
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
@@ -111,7 +135,7 @@ class Trainer:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                logits = model(x)
+                logits = self.net(x)
                 loss = self.loss_fn(logits.float(), y)
             self.opt.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -134,6 +158,9 @@ class Trainer:
                             img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
         bar.close()
         model.eval()
+        if self.dist:  # every rank ends with rank 0's buffers and reports the metrics of all ranks
+            self.dist.sync_buffers(model)
+            total_loss, correct, seen = self.dist.sum(total_loss, correct, seen)
         return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
 
     def save_state(self, path: Path, meta: dict[str, Any]) -> None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+from pathlib import Path
 
+from ..errors import ZooError
 from .app import command
+
+RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registry name or checkpoint directory")
-    p.add_argument("--data", required=True, help="built-in dataset (mnist5k, digits) or an image folder")
+    p.add_argument("model", nargs="?", help="registry name or checkpoint directory")
+    p.add_argument("--data", help="built-in dataset (mnist5k, digits) or an image folder")
     p.add_argument("--framework", "-f", default="torch")
-    p.add_argument("--out", "-o", required=True, help="run directory: checkpoint, history.json, curves.png")
+    p.add_argument("--out", "-o", help="run directory: checkpoint, history.json, curves.png, report.json")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
@@ -26,33 +32,106 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="freeze every stage up to and including this one (also --freeze until=STAGE)")
     p.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--augment", action="store_true")
-    p.add_argument("--early-stopping", type=int)
+    p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (class-balanced)")
+    p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
+    p.add_argument("--augment", nargs="?", const="crop,flip,jitter", default=None,
+                   help="train-time augmentation: crop, flip, jitter (comma-separated; all when given alone)")
+    p.add_argument("--early-stopping", type=int, metavar="EPOCHS")
     p.add_argument("--mixed-precision", choices=["bf16", "fp16"])
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
     p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR (or --out) from its last complete epoch")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="torch: train with DDP in N local processes, launched with torchrun (batch size per process)")
+    p.add_argument("--strategy", default="none", choices=["none", "mirrored", "multiworker"],
+                   help="tf: tf.distribute strategy; multiworker reads TF_CONFIG (batch size per replica)")
+
+
+def parse_split(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(f) for f in text.split(","))
+    except ValueError:
+        raise ZooError(f"--split {text!r} is not a list of fractions; write it as train,val,test, "
+                       "e.g. 0.8,0,0.2") from None
+
+
+def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, object]) -> argparse.Namespace:
+    """Arguments of the run being resumed: those saved in its directory, overridden by any given explicitly."""
+    run = Path(args.resume if isinstance(args.resume, str) else (args.out or ""))
+    if not str(run) or not (run / RUN_ARGS).is_file():
+        raise ZooError(f"--resume: {run or '(no directory)'} is not a zoo training run (no {RUN_ARGS}); give the "
+                       "run directory, e.g. zoo train --resume runs/r18")
+    saved = json.loads((run / RUN_ARGS).read_text())
+    merged = dict(saved)
+    for key, value in vars(args).items():
+        if key in ("resume", "func") or value is None:
+            continue
+        if key in parser_defaults and value == parser_defaults[key]:
+            continue
+        merged[key] = value
+    merged["out"], merged["resume"] = str(run), True
+    return argparse.Namespace(**{**vars(args), **merged})
 
 
 @command("train", "fine-tune a model on a dataset; a checkpoint per epoch, history, curves, test report")(_train_args)
 def cmd_train(args: argparse.Namespace) -> int:
-    from .. import data, models, training
+    from .. import data, distributed, models, training
+    from ..checkpoint import atomic_write
+    from ..frameworks import canonical_framework
 
-    split = tuple(float(f) for f in args.split.split(","))
-    ds = data.open_dataset(args.data, split=split, seed=args.seed)
-    model = models.load(args.model, args.framework, num_classes=ds.num_classes)
-    if args.freeze_until:
-        training.freeze(model, until=args.freeze_until)
+    if args.resume:
+        probe = argparse.ArgumentParser()
+        _train_args(probe)
+        args = _resumed_args(args, {a.dest: a.default for a in probe._actions})
+    missing = [flag for flag, value in (("MODEL", args.model), ("--data", args.data), ("--out", args.out))
+               if not value]
+    if missing:
+        raise ZooError(f"zoo train needs {', '.join(missing)} (or --resume RUN_DIR to continue a run)")
+    if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
+        if canonical_framework(args.framework) != "torch":
+            raise ZooError("--nproc launches torchrun for PyTorch; for TensorFlow use --strategy mirrored (the GPUs "
+                           "of this machine) or --strategy multiworker with TF_CONFIG set for each worker")
+        probe = argparse.ArgumentParser()
+        _train_args(probe)
+        argv = ["-v"] * args.verbose + ["train", *distributed.argv_for(probe, args, drop=("nproc",))]
+        return distributed.launch(args.nproc, argv, out=args.out)
+    strategy = None
+    if args.strategy != "none":
+        if canonical_framework(args.framework) != "tf":
+            raise ZooError(f"--strategy {args.strategy} is a tf.distribute strategy for --framework tf; PyTorch "
+                           "trains distributed with --nproc N (or under torchrun)")
+        from ..backends import tf_dist
+
+        strategy = tf_dist.create(args.strategy)  # before any other TensorFlow op, as tf.distribute requires
+    ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
+                           limit=args.limit)
+    training.seed_everything(args.seed, args.framework)  # the model's random init depends on --seed only
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables of the strategy
+        model = models.load(args.model, args.framework, num_classes=ds.num_classes)
+        if args.freeze_until:
+            training.freeze(model, until=args.freeze_until)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main_process()  # rank 0 / the chief writes the run's files
+    saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume", "verbose", "command")}
+    saved["nproc"] = int(os.environ.get(distributed.LAUNCH_ENV, args.nproc))  # so --resume relaunches as many
+    if main:
+        atomic_write(out / RUN_ARGS, (json.dumps(saved, indent=2) + "\n").encode())
     history = training.finetune(
         model, ds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
         schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, out=args.out, device=args.device,
-        mixed_precision=args.mixed_precision, early_stopping=args.early_stopping, resume=args.resume,
-        augment=args.augment, num_workers=args.num_workers)
+        weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, out=out, device=args.device,
+        mixed_precision=args.mixed_precision, early_stopping=args.early_stopping, resume=bool(args.resume),
+        augment=args.augment, num_workers=args.num_workers, strategy=strategy)
+    if not main:
+        return 0
     if len(ds.test) or len(ds.val):
-        report = training.evaluate(model, ds, out=args.out)
+        report = training.evaluate(model, ds, out=out)
         print(f"{report['split']} accuracy {report['accuracy']:.4f} after {history['epoch'][-1]} epochs; "
-              f"run in {args.out}")
+              f"run in {out}")
+    else:
+        print(f"trained {history['epoch'][-1]} epochs; run in {out}")
     return 0
 
 
@@ -71,9 +150,14 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import data, models, training
 
-    ds = data.open_dataset(args.data, split=tuple(float(f) for f in args.split.split(",")), seed=args.seed)
+    ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed)
+    split = ds.split(args.split_name)
+    if not len(split):
+        have = [n for n in ("train", "val", "test") if len(ds.split(n))]
+        raise ZooError(f"{args.data} has no images in its {args.split_name} split (splits with images: "
+                       f"{', '.join(have) or 'none'}); choose one with --split-name, or change --split")
     model = models.load(args.model, args.framework)
-    report = training.evaluate(model, ds.split(args.split_name), out=args.out)
+    report = training.evaluate(model, split, out=args.out)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

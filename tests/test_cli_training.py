@@ -1,0 +1,128 @@
+"""`zoo train` / `zoo eval` as a user runs them: real subprocesses, killed and interrupted runs, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from tests.helpers import run_zoo
+
+TRAIN = ["--data", "digits", "--limit", "400", "--split", "0.8,0,0.2", "--epochs", "3", "--batch-size", "16",
+         "--optimizer", "sgd", "--lr", "0.02", "--seed", "3"]
+
+
+def _popen_zoo(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, "-m", "zoo_core", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _epochs_done(run: Path) -> int:
+    try:
+        return len(json.loads((run / "history.json").read_text())["epoch"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
+def _wait_for_epoch(proc: subprocess.Popen, run: Path, epoch: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while _epochs_done(run) < epoch:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before epoch {epoch}: {proc.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no epoch {epoch} within {timeout} s")
+        time.sleep(0.02)
+
+
+def _weights(run: Path) -> dict[str, np.ndarray]:
+    return load_file(run / "model.safetensors")
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_sigkilled_run_resumes_to_the_same_weights(framework, tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    done = run_zoo("train", "simplecnn", *TRAIN, "--framework", framework, "--out", str(full))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    proc = _popen_zoo("train", "simplecnn", *TRAIN, "--framework", framework, "--out", str(cut))
+    _wait_for_epoch(proc, cut, 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert _epochs_done(cut) < 3, "the run finished before it could be killed"
+
+    resumed = run_zoo("train", "--resume", str(cut))  # everything else comes from the run directory
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((cut / "history.json").read_text())["epoch"] == [1, 2, 3]
+    a, b = _weights(full), _weights(cut)
+    assert a.keys() == b.keys()
+    for key in a:
+        # Both frameworks resume bit-exactly on one machine: every epoch reseeds from (seed, epoch) and the
+        # state file restores the optimizer; see docs/training.md.
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    proc = _popen_zoo("train", "simplecnn", *TRAIN, "--epochs", "30", "--framework", "torch", "--out", str(run))
+    _wait_for_epoch(proc, run, 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert "interrupted during epoch" in err and "--resume" in err
+    assert (run / "interrupted" / "model.safetensors").is_file()
+    saved = _epochs_done(run)
+    assert saved >= 1
+    assert json.loads((run / "config.json").read_text())["zoo"]["training"]["epoch"] == saved
+    resumed = run_zoo("train", "--resume", str(run), "--epochs", str(saved + 1))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _epochs_done(run) == saved + 1
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folders")
+    rng = np.random.default_rng(0)
+    (root / "empty").mkdir()
+    for folder in ("one/cat", "layout/train/a", "layout/train/b", "layout/val/a", "layout/val/b"):
+        (root / folder).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / folder / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "simplecnn", "--data", "{root}/empty"], "holds no readable images in class subfolders"),
+    (["train", "simplecnn", "--data", "{root}/one"], "one class only (cat)"),
+    (["eval", "simplecnn", "--data", "{root}/layout", "--split-name", "test"], "no images in its test split"),
+    (["train", "simplecnn", "--data", "mnist6k"], "did you mean 'mnist5k'"),
+    (["train", "simplecnn", "--data", "digits", "--limit", "50", "--freeze", "until=nonsense"],
+     "its stages are: stage1, stage2, stage3, head"),
+    (["train", "simplecnn", "--data", "digits", "--split", "0.8;0.2"], "write it as train,val,test"),
+    (["train", "--resume", "{root}/empty"], "is not a zoo training run"),
+    (["train", "simplecnn", "--data", "digits", "--limit", "50", "--augment", "rotate"],
+     "choose from: crop, flip, jitter"),
+    (["train", "simplecnn", "--data", "digits", "--limit", "50", "--device", "cuda:3"], "CUDA device(s)"),
+])
+def test_bad_inputs_give_one_line_errors(args, message, folders, tmp_path):
+    argv = [a.replace("{root}", str(folders)) for a in args]
+    if argv[0] == "train" and "--resume" not in argv:
+        argv += ["--out", str(tmp_path / "run"), "--epochs", "1"]
+    result = run_zoo(*argv)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("zoo: error: ") and message in lines[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
