@@ -115,7 +115,7 @@ def folders(tmp_path_factory):
     (["train", "--resume", "{root}/empty"], "is not a zoo training run"),
     (["train", "simplecnn", "--data", "digits", "--limit", "50", "--augment", "rotate"],
      "choose from: crop, flip, jitter"),
-    (["train", "simplecnn", "--data", "digits", "--limit", "50", "--device", "cuda:3"], "CUDA device(s)"),
+    (["train", "simplecnn", "--data", "digits", "--limit", "50", "--device", "cuda:99"], "CUDA device(s)"),
 ])
 def test_bad_inputs_give_one_line_errors(args, message, folders, tmp_path):
     argv = [a.replace("{root}", str(folders)) for a in args]

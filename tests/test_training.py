@@ -138,3 +138,26 @@ def test_resume_matches_uninterrupted_run(framework, digits, tmp_path, monkeypat
     a, b = _canonical(full), _canonical(resumed)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_mixed_precision_bf16_trains_and_leaves_a_float32_model(framework, digits):
+    model = _small(framework)
+    history = training.finetune(model, digits, epochs=1, batch_size=32, lr=3e-3, mixed_precision="bf16",
+                                augment="crop,flip", progress=False)
+    assert np.isfinite(history["train_loss"][0])
+    weights = _canonical(model)
+    assert all(v.dtype in (np.float32, np.int64) for v in weights.values())
+    logits = training.predict_split(model, digits.test)
+    assert logits.dtype == np.float32 and np.isfinite(logits).all()
+    if framework == "tf":
+        assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+
+
+@pytest.mark.parametrize(("framework", "device", "message"), [
+    ("torch", "cuda:99", "CUDA device"), ("torch", "tpu9", "unknown device"),
+    ("tf", "gpu:99", r"sees \d+ GPU"), ("tf", "tpu9", "unknown device"),
+])
+def test_missing_device_is_an_error_not_a_fallback(framework, device, message, digits):
+    with pytest.raises(ZooError, match=message):
+        training.finetune(_small(framework), digits, epochs=1, device=device, progress=False)
