@@ -8,6 +8,7 @@ Each check builds real models in both frameworks; run them in tests (torch impor
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,28 +64,33 @@ def realistic_weights(entry: Any, seed: int = 0, batch: np.ndarray | None = None
     g = torch.Generator().manual_seed(seed)
     h, w = entry.input_size
     x = torch.randn(8, entry.in_chans, h, w, generator=g) if batch is None else torch.from_numpy(batch)
-    order: list[Any] = []
-    hooks = [m.register_forward_pre_hook(lambda m, inp: order.append(m)) for m in norms]
-    with torch.no_grad():
-        model(x)
+    done: set[int] = set()
+
+    def set_statistics(norm: Any, inp: tuple) -> None:
+        # One forward pass: each BatchNorm, when first reached, is set from its actual input, which every
+        # BatchNorm before it in forward order has already shaped (the same as setting them one pass each).
+        if id(norm) in done:
+            return
+        done.add(id(norm))
+        dims = [d for d in range(inp[0].dim()) if d != 1]
+        # the second moment, not the variance: x / rms(x) stays O(1) and subtracts no large mean (which
+        # would cancel digits and amplify float32 error); offsets stay small against the rms
+        second = inp[0].square().mean(dims)
+        second = torch.clamp(second, min=1.0)  # never amplify: small activations stay small, as at init
+        c = norm.num_features
+        norm.running_mean.copy_(torch.randn(c, generator=g) * 0.1 * second.sqrt())
+        norm.running_var.copy_(second * (torch.rand(c, generator=g) * 0.5 + 0.75))
+        norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
+        norm.bias.copy_(torch.randn(c, generator=g) * 0.2)
+        norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=g)))
+
+    hooks = [m.register_forward_pre_hook(set_statistics) for m in norms]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
         for hook in hooks:
             hook.remove()
-        for norm in dict.fromkeys(order):  # forward order, each once
-            seen: dict[str, Any] = {}
-            hook = norm.register_forward_pre_hook(lambda m, inp, seen=seen: seen.setdefault("x", inp[0]))
-            model(x)
-            hook.remove()
-            dims = [d for d in range(seen["x"].dim()) if d != 1]
-            # the second moment, not the variance: x / rms(x) stays O(1) and subtracts no large mean (which
-            # would cancel digits and amplify float32 error); offsets stay small against the rms
-            second = seen["x"].square().mean(dims)
-            second = torch.clamp(second, min=1.0)  # never amplify: small activations stay small, as at init
-            c = norm.num_features
-            norm.running_mean.copy_(torch.randn(c, generator=g) * 0.1 * second.sqrt())
-            norm.running_var.copy_(second * (torch.rand(c, generator=g) * 0.5 + 0.75))
-            norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
-            norm.bias.copy_(torch.randn(c, generator=g) * 0.2)
-            norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=g)))
     return tb.to_canonical(model)
 
 
@@ -175,3 +181,349 @@ def check_stage_patterns(name: str, framework: str = "torch") -> None:
         owners = [s for s, pats in arch.stage_patterns.items() if any(fnmatchcase(key, p) for p in pats)]
         if len(owners) != 1:
             raise AssertionError(f"{name}: tensor {key!r} belongs to {len(owners)} stages {owners}; expected one")
+
+
+def check_stage_coverage(arch: Any, keys: Any, *, where: str = "") -> None:
+    """Every canonical key in ``keys`` matches the patterns of exactly one stage of ``arch``."""
+    from fnmatch import fnmatchcase
+
+    for key in keys:
+        owners = [s for s, pats in arch.stage_patterns.items() if any(fnmatchcase(key, p) for p in pats)]
+        if len(owners) != 1:
+            how = "no stage" if not owners else f"{len(owners)} stages {owners}"
+            raise AssertionError(
+                f"{where}tensor {key!r} belongs to {how}; expected exactly one: fix "
+                f"Architecture(stage_patterns=...) of {arch.name!r} in your register_architectures hook"
+            )
+
+
+# ------------------------------------------------------------------------------------------ the plugin contract
+# check_architecture runs every check a plugin author needs, each one failing with the hook or builder to fix.
+
+FRAMEWORK_MODULES = ("torch", "torchvision", "timm", "tensorflow", "keras", "triton")
+CHECKS = ("registered", "plugin_import", "build", "output_shape", "param_parity", "canonical_names", "save_load",
+          "logits_parity", "stages")
+
+
+class ContractError(AssertionError):
+    """An architecture broke the plugin contract; the message lists each failed check and what to fix."""
+
+
+@dataclass
+class CheckResult:
+    check: str  # e.g. "build[tf]"
+    status: str  # "ok", "failed" or "skipped"
+    detail: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ContractReport:
+    """What ``check_architecture`` found: one result per check (and framework)."""
+
+    model: str
+    architecture: str
+    frameworks: tuple[str, ...]
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def result(self, check: str) -> CheckResult:
+        return next(r for r in self.results if r.check == check)
+
+    def summary(self) -> str:
+        lines = [f"{self.model} (architecture {self.architecture!r}, frameworks {', '.join(self.frameworks) or '-'}):"]
+        for r in self.results:
+            lines.append(f"  {r.status:<7} {r.check:<22} {r.detail}".rstrip())
+        return "\n".join(lines)
+
+
+def _builder_ref(arch: Any, fw: str) -> str:
+    target = arch.builders.get(fw)
+    ref = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+    return f"the {fw} builder {ref!r} of architecture {arch.name!r}"
+
+
+def _plugin_of(arch_name: str) -> tuple[Any, str | None]:
+    """(PluginInfo, importable module name or None) of the plugin that registered ``arch_name``."""
+    from . import plugins
+
+    st = plugins.state()
+    pname = st.provider.get(arch_name)
+    if pname is None:
+        return None, None
+    mod_name = getattr(st.manager.get_plugin(pname), "__name__", None)
+    return st.plugins[pname], mod_name if mod_name in sys.modules else None
+
+
+def _resolve_model(name: str) -> tuple[Any, Any]:
+    """(registry entry, architecture) for a model name or an architecture name; raises with the hook to fix."""
+    from . import plugins, registry
+
+    entry = registry.find(name)
+    arch = plugins.get_architecture(entry.architecture if entry else name)
+    if arch is None:
+        wanted = entry.architecture if entry else name
+        failed = [p for p in plugins.list_plugins() if not p.ok]
+        why = "".join(f"; plugin {p.label} failed: {p.error}" for p in failed)
+        raise ContractError(
+            f"architecture {wanted!r} is not registered: implement the register_architectures(register) hook in "
+            f"your plugin module (found through the 'zoo' entry-point group) and call "
+            f"register(zoo_core.Architecture(name={wanted!r}, ...)){why}"
+        )
+    if entry is None:
+        entries = [e for e in registry.all_entries() if e.architecture == arch.name]
+        if not entries:
+            raise ContractError(
+                f"architecture {arch.name!r} has no model in the registry: return a YAML file with a model of "
+                f"architecture {arch.name!r} from the registry_files() hook (schema: docs/registry.md)"
+            )
+        entry = entries[0]
+    return entry, arch
+
+
+def check_plugin_import(module: str, architecture: str) -> list[str]:
+    """Import a plugin module and load the plugins in a fresh interpreter; return the frameworks that got imported
+    (the contract: none). Raises ContractError if the import or the registration fails there."""
+    import json
+    import os
+    import subprocess
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import importlib, json, sys
+        import zoo_core
+        from zoo_core import plugins
+        importlib.import_module({module!r})
+        assert {architecture!r} in plugins.architectures(), "not registered in a fresh process"
+        zoo_core.list_models()
+        print("ZOO_LOADED " + json.dumps([m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        raise ContractError(f"importing plugin module {module!r} in a fresh process failed: {tail[0]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("ZOO_LOADED "))
+    return json.loads(line.removeprefix("ZOO_LOADED "))
+
+
+def _installed_frameworks(arch: Any) -> tuple[str, ...]:
+    from .frameworks import is_installed
+
+    return tuple(fw for fw in arch.frameworks if is_installed(fw))
+
+
+def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None = None, *,
+                       input_size: int | tuple[int, int] | None = None, num_classes: int = 5,
+                       checks: tuple[str, ...] | list[str] | None = None,
+                       raise_on_failure: bool = True) -> ContractReport:
+    """Run the plugin contract on a registered model (or the first model of an architecture).
+
+    Checks, each per framework where it applies: ``registered`` (the hooks registered the architecture and a
+    model), ``plugin_import`` (importing the plugin module imports no framework; a fresh process), ``build``,
+    ``output_shape`` ((2, num_classes), finite), ``param_parity`` (equal learnable parameter counts),
+    ``canonical_names`` (equal canonical tensor names and shapes), ``save_load`` (a saved checkpoint loads
+    bit-exact in the same framework), ``logits_parity`` (through a checkpoint, both directions, max |Δlogits| <=
+    1e-4 and a bit-exact round trip, see ``check_parity``), ``stages`` (every tensor in exactly one stage, and
+    ``freeze(until=stage)`` freezes exactly the stages up to it). ``frameworks`` defaults to every framework the
+    architecture builds in that is installed; keep ``input_size`` small for speed. Raises ``ContractError`` naming
+    every failed check and the hook or builder to fix (or returns the report with ``raise_on_failure=False``).
+    """
+    import time
+    from contextlib import contextmanager
+
+    from .frameworks import canonical_framework
+
+    wanted = tuple(checks or CHECKS)
+    unknown = sorted(set(wanted) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"unknown checks {unknown}; known: {', '.join(CHECKS)}")
+    results: list[CheckResult] = []
+    report = ContractReport(name, "?", (), results)
+
+    @contextmanager
+    def check(label: str):
+        start = time.perf_counter()
+        res = CheckResult(label, "ok")
+        results.append(res)
+        try:
+            yield res
+        except AssertionError as exc:  # ContractError included
+            res.status, res.detail = "failed", str(exc)
+        except Exception as exc:
+            res.status, res.detail = "failed", f"{type(exc).__name__}: {exc}"
+        res.seconds = time.perf_counter() - start
+
+    def skip(label: str, why: str) -> None:
+        results.append(CheckResult(label, "skipped", why))
+
+    def finish() -> ContractReport:
+        if raise_on_failure and not report.ok:
+            lines = [f"{name}: {len(report.failures)} contract check(s) failed:"]
+            lines += [f"- {r.check}: {r.detail}" for r in report.failures]
+            raise ContractError("\n".join(lines))
+        return report
+
+    entry = arch = None
+    with check("registered") as res:
+        entry, arch = _resolve_model(name)
+        res.detail = f"model {entry.name!r} ({entry.source})"
+    if arch is None:
+        return finish()
+    report.model, report.architecture = entry.name, arch.name
+    fws = tuple(canonical_framework(f) for f in frameworks) if frameworks else _installed_frameworks(arch)
+    fws = tuple(sorted(set(fws), key=("torch", "tf").index))  # torch before TensorFlow (tensorflow#124205)
+    report.frameworks = fws
+    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size or entry.input_size)
+
+    if "plugin_import" in wanted:
+        info, module = _plugin_of(arch.name)
+        if module is None:
+            skip("plugin_import", "registered in-process (no importable plugin module)")
+        else:
+            with check("plugin_import") as res:
+                loaded = check_plugin_import(module, arch.name)
+                if loaded:
+                    raise ContractError(
+                        f"importing plugin module {module!r} imported {', '.join(loaded)}: import frameworks inside "
+                        f"the builders ({', '.join(map(str, arch.builders.values()))}), never at the top of the "
+                        "plugin module or in its hooks"
+                    )
+                res.detail = f"{module} ({info.label}) imports no framework"
+
+    built: dict[str, Any] = {}
+    for fw in fws:
+        with check(f"build[{fw}]") as res:
+            if fw not in arch.builders:
+                raise ContractError(
+                    f"architecture {arch.name!r} has no {fw} builder: add {fw!r}: 'module:function' to "
+                    f"Architecture(builders=...) in your register_architectures hook"
+                )
+            try:
+                model = models.build(entry, fw, num_classes=num_classes, input_size=size)
+            except Exception as exc:
+                raise ContractError(f"{_builder_ref(arch, fw)} failed: {type(exc).__name__}: {exc}") from exc
+            if backends.framework_of(model) != fw:
+                raise ContractError(f"{_builder_ref(arch, fw)} returned a {type(model).__name__}, not a {fw} model")
+            built[fw] = model
+            res.detail = f"{type(model).__name__}, {backends.get(fw).count_params(model):,} parameters"
+
+    batch = np.random.default_rng(0).standard_normal((2, entry.in_chans, *size)).astype(np.float32)
+    if "output_shape" in wanted:
+        for fw, model in built.items():
+            with check(f"output_shape[{fw}]") as res:
+                out = backends.get(fw).predict(model, to_layout(batch, fw))
+                layout = "NCHW" if fw == "torch" else "NHWC"
+                if tuple(out.shape) != (2, num_classes):
+                    raise ContractError(
+                        f"{_builder_ref(arch, fw)} returned a model whose output for a {layout} batch of shape "
+                        f"{to_layout(batch, fw).shape} has shape {tuple(out.shape)}, expected (2, {num_classes}): "
+                        "build from spec.num_classes, spec.in_chans and spec.input_size"
+                    )
+                if not np.isfinite(out).all():
+                    raise ContractError(f"{_builder_ref(arch, fw)}: the freshly built model outputs NaN or inf")
+                res.detail = f"{tuple(out.shape)}"
+
+    both = len(built) == 2
+    if "param_parity" in wanted and both:
+        with check("param_parity") as res:
+            counts = {fw: backends.get(fw).count_params(m) for fw, m in built.items()}
+            if counts["torch"] != counts["tf"]:
+                raise ContractError(
+                    f"the torch builder has {counts['torch']:,} learnable parameters, the tf builder "
+                    f"{counts['tf']:,}: {_builder_ref(arch, 'torch')} and {_builder_ref(arch, 'tf')} must build the "
+                    "same network"
+                )
+            res.detail = f"{counts['torch']:,} in both"
+
+    canon: dict[str, dict[str, np.ndarray]] = {}
+    if "canonical_names" in wanted and both:
+        with check("canonical_names") as res:
+            for fw, m in built.items():
+                canon[fw] = backends.get(fw).to_canonical(m)
+            shapes = {fw: {k: tuple(v.shape) for k, v in t.items()} for fw, t in canon.items()}
+            only_t = sorted(set(shapes["torch"]) - set(shapes["tf"]))
+            only_k = sorted(set(shapes["tf"]) - set(shapes["torch"]))
+            if only_t or only_k:
+                raise ContractError(
+                    f"canonical tensor names differ: only in torch {only_t[:5]}, only in tf {only_k[:5]}: in "
+                    f"{_builder_ref(arch, 'tf')} name every Keras layer with weights after the torch module path "
+                    "it mirrors (e.g. 'layer1.0.conv1'), or give the layer zoo_bindings()"
+                )
+            bad = [(k, shapes["torch"][k], shapes["tf"][k]) for k in shapes["torch"] if shapes["torch"][k] !=
+                   shapes["tf"][k]]
+            if bad:
+                raise ContractError(f"tensor shapes differ (name, torch, tf): {bad[:3]}: "
+                                    f"fix {_builder_ref(arch, 'tf')}")
+            res.detail = f"{len(shapes['torch'])} tensors"
+
+    if "save_load" in wanted:
+        for fw, model in built.items():
+            with check(f"save_load[{fw}]") as res:
+                res.detail = _check_save_load(model, fw, batch)
+
+    if "logits_parity" in wanted and both:
+        for src, dst in (("torch", "tf"), ("tf", "torch")):
+            with check(f"logits_parity[{src}->{dst}]") as res:
+                try:
+                    r = check_parity(entry.name, src, dst, input_size=size, num_classes=num_classes)
+                except AssertionError as exc:
+                    raise ContractError(
+                        f"{exc}: the builders compute different functions with the same weights; follow the Keras "
+                        f"numerics rules (zoo_core.backends.keras_layers) in {_builder_ref(arch, 'tf')}"
+                    ) from None
+                res.detail = f"max |Δlogits| {r.max_abs:.2g} ({r.max_rel:.2g} relative), round trip bit-exact"
+
+    if "stages" in wanted:
+        for fw, model in built.items():
+            with check(f"stages[{fw}]") as res:
+                res.detail = _check_stages(model, fw, arch)
+    return finish()
+
+
+def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:
+    from .checkpoint import save
+
+    be = backends.get(fw)
+    be.from_canonical(model, randomize(be.to_canonical(model)))
+    before = be.to_canonical(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        save(model, Path(tmp) / "ckpt")
+        loaded = models.load(str(Path(tmp) / "ckpt"), framework=fw)
+    after = be.to_canonical(loaded)
+    changed = [k for k in before if k not in after or after[k].dtype != before[k].dtype
+               or not np.array_equal(after[k], before[k])]
+    if changed or set(after) != set(before):
+        raise ContractError(f"save then load in {fw} changed tensors {changed[:5]} (or the key set): "
+                            "the architecture's canonical weights must round-trip; check its adapters")
+    a = be.predict(model, to_layout(batch, fw))
+    b = be.predict(loaded, to_layout(batch, fw))
+    if not np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True):
+        raise ContractError(f"the model loaded in {fw} gives other logits than the saved one "
+                            f"(max |Δ| {float(np.nanmax(np.abs(a - b))):.3g}) though every tensor is equal")
+    return f"{len(before)} tensors bit-exact"
+
+
+def _check_stages(model: Any, fw: str, arch: Any) -> str:
+    from . import training
+
+    keys = backends.get(fw).to_canonical(model)
+    check_stage_coverage(arch, keys, where=f"{fw}: ")
+    learnable = [s for s, n, _ in training.trainable_summary(model) if n]
+    for stage in arch.stages[:-1]:
+        frozen = training.freeze(model, until=stage)
+        expect = list(arch.stages[:arch.stages.index(stage) + 1])
+        rows = {s: t for s, n, t in training.trainable_summary(model) if n}
+        wrong = [s for s in rows if rows[s] == (s in expect)]
+        training.unfreeze(model)
+        if frozen != expect or wrong:
+            raise ContractError(f"{fw}: freeze(until={stage!r}) left stages {wrong} in the wrong state: check "
+                                "Architecture(stages=..., stage_patterns=...) in your register_architectures hook")
+    return f"{len(arch.stages)} stages ({', '.join(learnable)} hold parameters)"
