@@ -90,6 +90,21 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     assert _epochs_done(run) == saved + 1
 
 
+@pytest.mark.parametrize(("trained_in", "evaluated_in"), [("torch", "tf"), ("tf", "torch")])
+def test_checkpoint_evaluates_the_same_in_the_other_framework(trained_in, evaluated_in, tmp_path):
+    run = tmp_path / "run"
+    data = ["--data", "digits", "--limit", "300", "--split", "0.7,0,0.3", "--seed", "1"]
+    trained = run_zoo("train", "simplecnn", *data, "--epochs", "1", "--framework", trained_in, "--out", str(run))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    own = json.loads((run / "report.json").read_text())
+    other = run_zoo("eval", str(run), *data, "--framework", evaluated_in, "--json")
+    assert other.returncode == 0, other.stderr[-2000:]
+    report = json.loads(other.stdout)
+    assert report["n"] == own["n"] == 90
+    assert report["accuracy"] == own["accuracy"]
+    assert report["confusion_matrix"] == own["confusion_matrix"]
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     from PIL import Image

@@ -55,11 +55,19 @@ _LAZY = {"DataError": "data", "evaluate": "training", "finetune": "training", "f
          "trainable_summary": "training", "unfreeze": "training"}
 
 
+# Submodules reachable as attributes (``zoo.data.builtin(...)``) without importing them up front.
+_SUBMODULES = {"augment", "checkpoint", "data", "hub", "testing", "training"}
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'zoo_core' has no attribute {name!r}")
 
 __all__ = [

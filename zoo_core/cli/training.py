@@ -142,6 +142,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-name", default="test", choices=["train", "val", "test"])
     p.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (as in training)")
+    p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
     p.add_argument("--out", "-o", help="write report.json and confusion.png here")
     p.add_argument("--json", action="store_true")
 
@@ -150,7 +152,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import data, models, training
 
-    ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed)
+    ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
+                           limit=args.limit)
     split = ds.split(args.split_name)
     if not len(split):
         have = [n for n in ("train", "val", "test") if len(ds.split(n))]
