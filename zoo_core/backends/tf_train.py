@@ -164,7 +164,8 @@ class Trainer:
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         t0 = time.perf_counter()
         batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_data(epoch)
-        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+        # iter(): tqdm.auto would otherwise create a second iterator of its own
+        bar = tqdm(iter(batches), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
         for i, (x, y) in enumerate(bar):
             lr = lr_fn(epoch * self.steps_per_epoch + i)

@@ -126,8 +126,9 @@ class Trainer:
         loader = self._loader(epoch)
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         t0 = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=cfg.progress is False
-                   if cfg.progress is not None else None)
+        # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
+        bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=cfg.progress is False if cfg.progress is not None else None)
         for i, (x, y) in enumerate(bar):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             for g in self.opt.param_groups:
