@@ -97,7 +97,8 @@ def test_checkpoint_evaluates_the_same_in_the_other_framework(trained_in, evalua
     trained = run_zoo("train", "simplecnn", *data, "--epochs", "1", "--framework", trained_in, "--out", str(run))
     assert trained.returncode == 0, trained.stderr[-2000:]
     own = json.loads((run / "report.json").read_text())
-    other = run_zoo("eval", str(run), *data, "--framework", evaluated_in, "--json")
+    # no --split/--seed/--limit: eval takes the run's own, so it scores the same held-out images
+    other = run_zoo("eval", str(run), "--data", "digits", "--split", "test", "--framework", evaluated_in, "--json")
     assert other.returncode == 0, other.stderr[-2000:]
     report = json.loads(other.stdout)
     assert report["n"] == own["n"] == 90

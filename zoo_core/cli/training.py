@@ -139,9 +139,10 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint directory (or registry name)")
     p.add_argument("--data", required=True, help="built-in dataset (mnist5k, digits) or an image folder")
     p.add_argument("--framework", "-f", default="torch")
-    p.add_argument("--split-name", default="test", choices=["train", "val", "test"])
-    p.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-name", default="test", choices=["train", "val", "test"], help="the split to evaluate")
+    p.add_argument("--split", help="train,val,test fractions (default: the run's own when MODEL is a zoo train "
+                   "run on the same data, else 0.7,0.2,0.1), or the name of the split to evaluate")
+    p.add_argument("--seed", type=int, help="split seed (default: the run's own, else 0)")
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (as in training)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
     p.add_argument("--out", "-o", help="write report.json and confusion.png here")
@@ -152,6 +153,17 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import data, models, training
 
+    if args.split in ("train", "val", "test"):  # `zoo eval RUN --data D --split test`
+        args.split_name, args.split = args.split, None
+    run_file = Path(args.model) / RUN_ARGS
+    if run_file.is_file():  # the same split as in training, so the test images are the held-out ones
+        run = json.loads(run_file.read_text())
+        if run.get("data") == args.data:
+            for key in ("split", "seed", "limit"):
+                if getattr(args, key) is None:
+                    setattr(args, key, run.get(key))
+    args.split = args.split or "0.7,0.2,0.1"
+    args.seed = 0 if args.seed is None else args.seed
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
                            limit=args.limit)
     split = ds.split(args.split_name)
