@@ -288,9 +288,10 @@ def _resolve_model(name: str) -> tuple[Any, Any]:
     return entry, arch
 
 
-def check_plugin_import(module: str, architecture: str) -> list[str]:
-    """Import a plugin module and load the plugins in a fresh interpreter; return the frameworks that got imported
-    (the contract: none). Raises ContractError if the import or the registration fails there."""
+def check_plugin_import(module: str, architecture: str, plugin: str | None = None) -> list[str]:
+    """Import a plugin module and load it (only it, when ``plugin`` names its entry point) in a fresh interpreter;
+    return the frameworks that got imported (the contract: none). Raises ContractError if the import or the
+    registration fails there."""
     import json
     import os
     import subprocess
@@ -306,6 +307,10 @@ def check_plugin_import(module: str, architecture: str) -> list[str]:
         print("ZOO_LOADED " + json.dumps([m for m in {FRAMEWORK_MODULES!r} if m in sys.modules]))
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if plugin:
+        from .plugins import ALLOWLIST_ENV
+
+        env[ALLOWLIST_ENV] = plugin  # other installed plugins are not under test
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
@@ -389,14 +394,14 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
             skip("plugin_import", "registered in-process (no importable plugin module)")
         else:
             with check("plugin_import") as res:
-                loaded = check_plugin_import(module, arch.name)
+                loaded = check_plugin_import(module, arch.name, info.name)
                 if loaded:
                     raise ContractError(
                         f"importing plugin module {module!r} imported {', '.join(loaded)}: import frameworks inside "
                         f"the builders ({', '.join(map(str, arch.builders.values()))}), never at the top of the "
                         "plugin module or in its hooks"
                     )
-                res.detail = f"{module} ({info.label}) imports no framework"
+                res.detail = f"plugin {info.label}: importing {module} imports no framework"
 
     built: dict[str, Any] = {}
     for fw in fws:
