@@ -1,0 +1,74 @@
+"""Run a whole benchmark: start-up, then each (model, batch, framework) in its own fresh worker process, then the
+report. Results are written after every task, so an interrupted run keeps what it measured."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import report, startup
+from .common import BenchConfig, BenchError, machine, run_task
+
+
+def _task(cfg: BenchConfig, model: str, framework: str, batch: int) -> dict[str, Any]:
+    return {"kind": "model", "model": model, "framework": framework, "batch": batch, "data": cfg.data,
+            "limit": cfg.limit, "input_size": cfg.input_size, "epochs": cfg.epochs, "warmup": cfg.warmup,
+            "rounds": cfg.rounds, "overhead": cfg.overhead, "latency_reps": cfg.latency_reps, "lr": cfg.lr,
+            "seed": cfg.seed}
+
+
+def _summary(row: dict[str, Any]) -> str:
+    t, i = row["train"], row["inference"]
+    text = (f"{t['seconds_per_epoch']:.2f} s/epoch ({t['images_per_second']:.0f} img/s train, "
+            f"{i['images_per_second']:.0f} img/s inference, peak RSS {t['peak_rss_mb']:.0f} MiB)")
+    if "overhead" in row:
+        o = row["overhead"]
+        text += f"; plain/zoo ratio train {o['train_ratio']:.3f}, inference {o['inference_ratio']:.3f}"
+    return text
+
+
+def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from ..frameworks import is_installed
+
+    cfg.check()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(), "config": cfg.as_dict(),
+                               "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                               "startup": None, "flops": {}, "runs": [], "errors": []}
+    log(f"start-up: import zoo_core, zoo list, zoo.load ({cfg.startup_repeats} fresh processes each)")
+    try:
+        results["startup"] = startup.measure(cfg.models, cfg.frameworks, cfg.input_size, cfg.startup_repeats)
+    except BenchError as exc:
+        results["errors"].append({"task": "startup", "error": str(exc)})
+        log(f"  failed: {exc}")
+    tasks = [(m, b, fw) for m in cfg.models for b in cfg.batches for fw in cfg.frameworks]
+    for k, (model, batch, fw) in enumerate(tasks, 1):
+        if model not in results["flops"] and is_installed("torch"):
+            try:
+                results["flops"][model] = run_task({"kind": "flops", "model": model, "input_size": cfg.input_size},
+                                                   cfg.timeout)
+            except BenchError as exc:
+                results["flops"][model] = None
+                results["errors"].append({"task": f"flops {model}", "error": str(exc)})
+        log(f"[{k}/{len(tasks)}] {model} {fw} batch {batch}")
+        try:
+            row = {"model": model, "framework": fw, "batch": batch, **run_task(_task(cfg, model, fw, batch),
+                                                                               cfg.timeout)}
+        except BenchError as exc:
+            results["errors"].append({"task": f"{model} {fw} batch {batch}", "error": str(exc)})
+            log(f"  failed: {exc}")
+            continue
+        results["runs"].append(row)
+        log(f"  {_summary(row)}")
+        report.write_json(results, out)
+    results["wall_s"] = time.perf_counter() - t_start
+    results["machine"]["load_average_at_end"] = machine()["load_average_at_start"]
+    report.write(results, out)
+    log(f"wrote {out / report.JSON_NAME}, {out / report.MD_NAME}, {out / report.PNG_NAME} "
+        f"in {results['wall_s']:.0f} s")
+    return results

@@ -1,0 +1,50 @@
+"""Training speed and memory: seconds per epoch (median of the epochs after a warm-up), images/s, peak memory.
+
+Runs inside a fresh worker process per (model, framework, batch), so the process's peak RSS belongs to this
+training run alone (plus the model, the data and the framework itself, reported as ``rss_before_mb``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import median, peak_rss_mb, rss_mb
+
+
+def gpu_peak_mb(framework: str) -> float | None:
+    """Peak GPU memory of this process (torch: max allocated; TF: the allocator's peak on GPU:0); None on CPU."""
+    import sys
+
+    if framework == "torch":
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 2**20
+        return None
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and tf.config.list_physical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    return None
+
+
+def measure(model: Any, data: Any, framework: str, batch: int, epochs: int, warmup: int, lr: float,
+            seed: int) -> dict[str, Any]:
+    """Train with ``zoo.finetune`` for ``warmup + epochs`` epochs (no validation, constant learning rate)."""
+    from ..training import finetune
+
+    before = rss_mb()
+    history = finetune(model, data, epochs=warmup + epochs, batch_size=batch, lr=lr, schedule="constant",
+                       seed=seed, progress=False)
+    seconds = history["seconds"][warmup:]
+    per_epoch = median(seconds)
+    n = len(data.train)
+    return {
+        "images": n,
+        "steps_per_epoch": -(-n // batch),
+        "epoch_seconds": history["seconds"],
+        "seconds_per_epoch": per_epoch,
+        "images_per_second": n / per_epoch,
+        "train_loss": history["train_loss"][-1],
+        "rss_before_mb": before,
+        "peak_rss_mb": peak_rss_mb(),
+        "gpu_peak_mb": gpu_peak_mb(framework),
+    }

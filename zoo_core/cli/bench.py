@@ -1,0 +1,64 @@
+"""`zoo bench`: seconds per epoch, images/s, memory, latency, start-up and the zoo's overhead per framework."""
+
+from __future__ import annotations
+
+import argparse
+
+from .app import command
+
+
+def _csv(kind):
+    def parse(text: str):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        try:
+            return [kind(t) for t in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+
+    return parse
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    from ..bench.common import DEFAULT_LIMIT
+
+    p.add_argument("models", type=_csv(str), help="model names, comma-separated: resnet18,vit_tiny")
+    p.add_argument("--frameworks", "-f", type=_csv(str), default=["torch", "tf"], help="default: torch,tf")
+    p.add_argument("--batch", type=_csv(int), default=[32, 128], help="batch sizes, comma-separated (32,128)")
+    p.add_argument("--data", default="mnist5k", help="built-in dataset or image folder (default mnist5k)")
+    p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"images to use (default {DEFAULT_LIMIT})")
+    p.add_argument("--input-size", type=int, help="square input size for every model (default: registry size)")
+    p.add_argument("--epochs", type=int, default=2, help="measured training epochs after the warm-up")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up epochs, not measured (default 1)")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved zoo-vs-plain overhead rounds (default 2)")
+    p.add_argument("--no-overhead", dest="overhead", action="store_false", help="skip the zoo-vs-plain comparison")
+    p.add_argument("--latency-reps", type=int, default=20, help="timed batch-1 predictions (default 20)")
+    p.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per start-up timing")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", "-o", default="bench", help="directory for results.json, results.md, throughput.png")
+
+
+@command("bench", "benchmark models in each framework: training, inference, memory, start-up, zoo overhead")(
+    _bench_args)
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..bench import BenchConfig, run
+    from ..bench.report import RATIO_TARGET
+
+    cfg = BenchConfig(models=args.models, frameworks=args.frameworks, batches=args.batch, data=args.data,
+                      limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
+                      rounds=args.rounds, overhead=args.overhead, latency_reps=args.latency_reps,
+                      startup_repeats=args.startup_repeats, lr=args.lr, seed=args.seed, out=args.out)
+    results = run(cfg, log=lambda msg: print(msg, flush=True))
+    checks = (results.get("startup") or {}).get("checks", {})
+    for key, c in checks.items():
+        print(f"{key}: {c['wall_s']:.3f} s wall, frameworks imported: {', '.join(c['frameworks_imported']) or 'none'}"
+              f" -> {'ok' if c['ok'] else 'OVER the limit'}")
+    slow = [r for r in results["runs"] if "overhead" in r and min(r["overhead"]["train_ratio"],
+                                                                  r["overhead"]["inference_ratio"]) < RATIO_TARGET]
+    for r in slow:
+        o = r["overhead"]
+        print(f"overhead: {r['model']} {r['framework']} batch {r['batch']}: train ratio {o['train_ratio']:.3f}, "
+              f"inference ratio {o['inference_ratio']:.3f} (target >= {RATIO_TARGET})")
+    for e in results["errors"]:
+        print(f"zoo: error: {e['task']}: {e['error']}")
+    return 1 if results["errors"] else 0
