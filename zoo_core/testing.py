@@ -346,6 +346,8 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
 
     from .frameworks import canonical_framework
 
+    __tracebackhide__ = True  # pytest shows the ContractError, not the kit's internals
+
     wanted = tuple(checks or CHECKS)
     unknown = sorted(set(wanted) - set(CHECKS))
     if unknown:
@@ -370,6 +372,7 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
         results.append(CheckResult(label, "skipped", why))
 
     def finish() -> ContractReport:
+        __tracebackhide__ = True
         if raise_on_failure and not report.ok:
             lines = [f"{name}: {len(report.failures)} contract check(s) failed:"]
             lines += [f"- {r.check}: {r.detail}" for r in report.failures]
