@@ -168,19 +168,25 @@ def classification_report(logits: np.ndarray, labels: np.ndarray, classes: Seque
     return report
 
 
+def batch_predictor(model: Any):
+    """The per-batch prediction function ``predict_split`` uses: a float batch in the model's layout (NCHW torch,
+    NHWC Keras) -> numpy logits, in inference mode (a compiled graph for Keras, inference_mode for torch)."""
+    return _train_backend(model).predictor(model)
+
+
 def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
     """Logits for every image of a split (preprocessed for the model), in inference mode."""
     from .data import Preprocess, prepare
 
     pre = Preprocess.for_model(model)
-    backend = backends.of(model)
-    nchw = backend.input_layout() == "NCHW"
+    nchw = backends.of(model).input_layout() == "NCHW"
+    predict = batch_predictor(model)
     x_all = prepare(split, pre)
     out = []
     for start in range(0, len(split), batch_size):
         stop = start + batch_size
         x = x_all[start:stop] if x_all is not None else pre.batch(split.images[start:stop])
-        out.append(backend.predict(model, x.transpose(0, 3, 1, 2) if nchw else x))
+        out.append(predict(x.transpose(0, 3, 1, 2) if nchw else x))
     if not out:
         raise ZooError(f"the {split.name} split is empty; there is nothing to predict")
     return np.concatenate(out)

@@ -50,6 +50,28 @@ def parameters(model) -> list[tuple[str, int, bool]]:
     return [(n, int(p.numel()), bool(p.requires_grad)) for n, p in model.named_parameters()]
 
 
+def predictor(model) -> Callable[[Any], Any]:
+    """Logits (numpy) for NCHW float batches (numpy), in eval mode under ``torch.inference_mode``, on the model's
+    device; the model's train/eval mode is restored after each batch. Input made contiguous NCHW (a transposed
+    NHWC view would otherwise run the convolutions in channels-last layout)."""
+    import numpy as np
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+
+    def predict(x):
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                out = model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device, non_blocking=True))
+            return out.float().cpu().numpy()
+        finally:
+            model.train(was_training)
+
+    return predict
+
+
 def resolve_device(device: str | None) -> Any:
     """"auto": cuda, then mps, then cpu. An explicit device that is not there is an error, not a silent fallback."""
     if device in (None, "auto"):
