@@ -88,7 +88,9 @@ def _plugins_args(p: argparse.ArgumentParser) -> None:
 @command("plugins", "list plugins, their versions, architectures and frameworks, and load errors")(_plugins_args)
 def cmd_plugins(args: argparse.Namespace) -> int:
     from ..plugins import list_plugins
+    from ..registry import catalogue
 
+    catalogue()  # a plugin whose registry file is invalid or reuses a model name fails here, and is listed as such
     infos = list_plugins()
     if args.json:
         print(json.dumps([{**vars(p), "ok": p.ok} for p in infos], indent=2))
