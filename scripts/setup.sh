@@ -15,5 +15,7 @@ pip_install() {
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip_install --upgrade "pip>=24"
 pip_install -c constraints.txt -e ".[all,dev]"
+# The example third-party plugin, installed as a user would install one: it adds MobileNetV3 through its entry point.
+pip_install -c constraints.txt -e ./examples/zoo-mobilenetv3
 rm -f "$log"
 .venv/bin/zoo --version
