@@ -51,7 +51,8 @@ __version__ = "0.1.0"
 
 # Training and data live in modules that import numpy/PIL/matplotlib: loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
-_LAZY = {"DataError": "data", "evaluate": "training", "finetune": "training", "freeze": "training",
+_LAZY = {"DataError": "data", "ExportError": "export", "export": "export", "prune": "export",
+         "evaluate": "training", "finetune": "training", "freeze": "training",
          "trainable_summary": "training", "unfreeze": "training"}
 
 
@@ -87,10 +88,12 @@ __all__ = [
     "list_plugins",
     "convert",
     "evaluate",
+    "export",
     "finetune",
     "freeze",
     "load",
     "model_info",
+    "prune",
     "pull",
     "push",
     "save",

@@ -137,11 +137,11 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
 
     started = time.perf_counter()
     out = Path(out)
-    source = resolve(src, fmt, FORMATS[fmt], framework)
-    dataset = open_data(data, split, seed)
-    if quantize == "int8" and dataset is None:
+    if quantize == "int8" and data is None:
         raise ExportError("full int8 quantization calibrates activation ranges on real images: pass data "
                           "(--data mnist5k or an image folder)")
+    source = resolve(src, fmt, FORMATS[fmt], framework)
+    dataset = open_data(data, split, seed)
     calibration = None
     if quantize == "int8":
         calib_split = dataset.train if len(dataset.train) else eval_split(dataset, split_name)
