@@ -56,6 +56,16 @@ def parameters(model) -> list[tuple[str, int, bool]]:
 
 
 _PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+POSTFIX_SECONDS = 0.5  # how often the progress bar's loss/accuracy are read back from the device
+
+
+def _read_back(pending: list[tuple[Any, Any, int]], total_loss: float, correct: int) -> tuple[float, int]:
+    """Add the pending steps' (mean loss, correct, n) to the running sums and empty the list."""
+    for loss, ok, n in pending:
+        total_loss += float(loss) * n
+        correct += int(ok)
+    pending.clear()
+    return total_loss, correct
 
 
 def predictor(model) -> Callable[[Any], Any]:
@@ -149,7 +159,8 @@ class Trainer:
         variables, opt = self.vars, self.opt
 
         @tf.function(reduce_retracing=True)
-        def step(x, y):
+        def step(x, y, lr):
+            opt.learning_rate = lr  # in the graph: no eager assign op per step
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(x, training=True), tf.float32)
                 loss = loss_fn(tf.one_hot(y, k), logits)
@@ -187,29 +198,37 @@ class Trainer:
         cfg = self.cfg
         self.keras.utils.set_random_seed(cfg.seed * 1000003 + epoch)
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
-        t0 = time.perf_counter()
+        # (loss, correct, n) of steps not yet read back: read for the progress bar at most every POSTFIX_SECONDS
+        # and at the end, so a GPU is not made to wait for the host after every step
+        pending: list[tuple[Any, Any, int]] = []
+        t0 = shown = time.perf_counter()
         batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_data(epoch)
         # iter(): tqdm.auto would otherwise create a second iterator of its own
         bar = tqdm(iter(batches), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
         for i, (x, y) in enumerate(bar):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
-            self.opt.learning_rate = lr
             if self.dist:  # loss and accuracy of the global batch, over every replica
+                self.opt.learning_rate = lr
                 loss, ok, n = self.dist.step(x, y)
             elif self.device:
                 with self.tf.device(self.device):
-                    loss, ok = self._step(x, y)
+                    loss, ok = self._step(x, y, self.tf.constant(lr, self.tf.float32))
             else:
-                loss, ok = self._step(x, y)
+                loss, ok = self._step(x, y, self.tf.constant(lr, self.tf.float32))
             if not self.dist:
                 n = int(y.shape[0])
-            total_loss += float(loss) * n
-            correct += int(ok)
+            pending.append((loss, ok, n))
             seen += n
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                            img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
+            if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
+                total_loss, correct = _read_back(pending, total_loss, correct)
+                shown = time.perf_counter()
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
+                                img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
+        total_loss, correct = _read_back(pending, total_loss, correct)
+        if self.dist:
+            self.dist.sync_statistics()  # every replica ends the epoch with the same BatchNorm statistics
         return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ log = logging.getLogger("zoo.torch.train")
 torch = import_torch()
 nn = torch.nn
 _BN = nn.modules.batchnorm._BatchNorm
+POSTFIX_SECONDS = 0.5  # how often the progress bar's loss/accuracy are read back from the device
 
 
 def _frozen_bn_train(self, mode: bool = True):
@@ -146,8 +147,13 @@ class Trainer:
         torch.manual_seed(cfg.seed * 1000003 + epoch)
         model.train()
         loader = self._loader(epoch)
-        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
-        t0 = time.perf_counter()
+        # loss and accuracy are summed on the device and read back only for the progress bar (at most every
+        # POSTFIX_SECONDS) and at the end: a host sync per step would stall a GPU's queue of work
+        acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
+        correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
+        seen, lr = 0, cfg.lr
+        t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
         bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=cfg.progress is False if cfg.progress is not None else None)
@@ -174,13 +180,16 @@ class Trainer:
             else:
                 self.opt.step()
             n = len(y)
-            total_loss += float(loss.detach()) * n
-            correct += int((logits.detach().argmax(1) == y).sum())
+            loss_sum += loss.detach().to(acc_dtype) * n
+            correct_sum += (logits.detach().argmax(1) == y).sum()
             seen += n
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                            img_s=f"{seen / max(time.perf_counter() - t0, 1e-9):.0f}")
+            if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
+                shown = time.perf_counter()
+                bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct_sum) / seen:.3f}",
+                                img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
         model.eval()
+        total_loss, correct = float(loss_sum), int(correct_sum)
         if self.dist:  # every rank ends with rank 0's buffers and reports the metrics of all ranks
             self.dist.sync_buffers(model)
             total_loss, correct, seen = self.dist.sum(total_loss, correct, seen)
