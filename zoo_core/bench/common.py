@@ -60,6 +60,14 @@ class BenchConfig:
                              "raise --limit or lower --batch")
         if self.input_size is not None and self.input_size < 8:
             raise BenchError(f"--input-size {self.input_size} is too small; use 8 or more pixels")
+        from ..data import BUILTINS
+        from ..models import get_entry
+
+        for name in self.models:
+            get_entry(name)  # unknown names fail here, with suggestions, not in a worker process
+        if self.data.removeprefix("builtin:") not in BUILTINS and not Path(self.data).is_dir():
+            raise BenchError(f"--data {self.data!r} is neither a built-in dataset ({', '.join(sorted(BUILTINS))}) "
+                             "nor an image folder")
         return self
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import median
+from .common import median, percentile
 
 WEIGHT_DECAY = 0.01  # AdamW's decay in zoo.finetune (the default for adamw)
 
@@ -132,8 +132,11 @@ def _plain_arrays(framework: str, x_nhwc: np.ndarray, y: np.ndarray) -> tuple[An
 
 def measure(model: Any, framework: str, data: Any, x_nhwc: np.ndarray, batch: int, rounds: int, lr: float,
             seed: int, epochs_per_call: int = 2, predict_reps: int = 3) -> dict[str, Any]:
-    """Interleaved zoo-vs-plain training (``rounds`` calls each) and inference (``rounds * predict_reps``
-    passes each, after one warm-up pass each). ``x_nhwc`` is ``data.train`` preprocessed for the model."""
+    """Interleaved zoo-vs-plain training (``rounds`` calls each of ``epochs_per_call`` >= 2 epochs) and inference
+    (``rounds * predict_reps`` passes each, after one warm-up pass each). ``x_nhwc`` is ``data.train``
+    preprocessed for the model."""
+    if epochs_per_call < 2:
+        raise ValueError("epochs_per_call must be >= 2: the first epoch of each call is not steady state")
     y_np = np.asarray(data.train.labels, np.int64)
     x, y = _plain_arrays(framework, x_nhwc, y_np)
     if framework == "torch":
@@ -162,7 +165,8 @@ def measure(model: Any, framework: str, data: Any, x_nhwc: np.ndarray, batch: in
         for side in (("zoo", "plain") if r % 2 == 0 else ("plain", "zoo")):
             pred[side].append(psides[side]())
 
-    steady = {s: median([t for call in train[s] for t in call[1:]]) for s in train}
+    steady_all = {s: [t for call in train[s] for t in call[1:]] for s in train}
+    steady = {s: median(v) for s, v in steady_all.items()}
     cold = {s: median([call[0] for call in train[s]]) for s in train}
     infer = {s: median(pred[s]) for s in pred}
     n = len(y_np)
@@ -170,9 +174,17 @@ def measure(model: Any, framework: str, data: Any, x_nhwc: np.ndarray, batch: in
         "train_epoch_seconds": {"zoo": steady["zoo"], "plain": steady["plain"]},
         "train_first_epoch_seconds": cold,
         "train_ratio": steady["plain"] / steady["zoo"],
+        "train_noise": max(spread(v) for v in steady_all.values()),
         "train_first_epoch_ratio": cold["plain"] / cold["zoo"],
         "inference_seconds": infer,
         "inference_images_per_second": {s: n / infer[s] for s in infer},
         "inference_ratio": infer["plain"] / infer["zoo"],
+        "inference_noise": max(spread(v) for v in pred.values()),
         "raw": {"train": train, "inference": pred},
     }
+
+
+def spread(values: list[float]) -> float:
+    """Relative spread of repeated timings, (p75 - p25) / median: how far apart the same work ran on this machine.
+    A ratio closer to 1 than this is within the noise."""
+    return (percentile(values, 75) - percentile(values, 25)) / median(values) if len(values) > 1 else float("nan")

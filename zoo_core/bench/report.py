@@ -115,14 +115,19 @@ def markdown(results: dict[str, Any]) -> str:
                 ok = o["train_ratio"] >= RATIO_TARGET and o["inference_ratio"] >= RATIO_TARGET
                 rows.append([r["model"], r["framework"], r["batch"], _f(o["train_epoch_seconds"]["zoo"], ".3f"),
                              _f(o["train_epoch_seconds"]["plain"], ".3f"), _f(o["train_ratio"], ".3f"),
+                             f"±{_f(100 * o.get('train_noise', float('nan')), '.0f')} %",
                              _f(o["inference_seconds"]["zoo"], ".3f"), _f(o["inference_seconds"]["plain"], ".3f"),
-                             _f(o["inference_ratio"], ".3f"), "yes" if ok else "**no**"])
+                             _f(o["inference_ratio"], ".3f"),
+                             f"±{_f(100 * o.get('inference_noise', float('nan')), '.0f')} %",
+                             "yes" if ok else "**no**"])
             parts += ["", "## The zoo's overhead (ratio = plain / zoo; ≥ 0.97 means at most 3 % slower)", "",
-                      _table(["model", "framework", "batch", "zoo s/epoch", "plain s/epoch", "train ratio",
-                              "zoo inference s", "plain inference s", "inference ratio", f"≥ {RATIO_TARGET}"],
-                             rows),
+                      _table(["model", "framework", "batch", "zoo s/epoch", "plain s/epoch", "train ratio", "noise",
+                              "zoo inference s", "plain inference s", "inference ratio", "noise",
+                              f"≥ {RATIO_TARGET}"], rows),
                       "", "Plain: a hand-written PyTorch loop over in-memory tensors / Keras `compile` + `fit` and "
-                      "`predict` on the same arrays; interleaved with the zoo in one process, steady-state epochs."]
+                      "`predict` on the same arrays; interleaved with the zoo in one process, steady-state epochs. "
+                      "Noise: the spread (p75 - p25) / median of repeated timings of the same work in this run; "
+                      "a ratio within it of 1 is not distinguishable from 1 on this machine."]
     parts += _startup_md(results.get("startup"))
     parts += _flops_md(results)
     if results.get("errors"):

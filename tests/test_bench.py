@@ -1,0 +1,74 @@
+"""zoo bench: a tiny end-to-end run in both frameworks produces the files with sane fields (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_zoo
+from zoo_core.bench.common import median, percentile
+from zoo_core.bench.overhead import spread
+
+
+def test_statistics():
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95) == pytest.approx(4.8)
+    assert percentile([7.0], 50) == 7.0
+    assert spread([1.0, 1.0, 1.0]) == 0.0
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0
+
+
+def test_bench_both_frameworks_writes_results(tmp_path):
+    out = tmp_path / "bench"
+    proc = run_zoo("bench", "simplecnn", "--frameworks", "torch,tf", "--batch", "8", "--data", "digits",
+                   "--limit", "32", "--input-size", "16", "--epochs", "1", "--warmup", "0", "--rounds", "1",
+                   "--latency-reps", "3", "--startup-repeats", "1", "--out", str(out), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "import_zoo_core:" in proc.stdout and "zoo_list:" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["models"] == ["simplecnn"] and results["errors"] == []
+    assert [(r["framework"], r["batch"]) for r in results["runs"]] == [("torch", 8), ("tf", 8)]
+    for r in results["runs"]:
+        t, i, o = r["train"], r["inference"], r["overhead"]
+        assert t["images"] == 32 and t["steps_per_epoch"] == 4 and len(t["epoch_seconds"]) == 1
+        assert all(_positive(t[k]) for k in ("seconds_per_epoch", "images_per_second", "peak_rss_mb"))
+        assert t["peak_rss_mb"] >= t["rss_before_mb"] > 50  # a framework is loaded: tens of MiB at least
+        assert all(_positive(i[k]) for k in ("images_per_second", "latency_b1_p50_ms", "latency_p50_ms"))
+        assert i["latency_b1_p95_ms"] >= i["latency_b1_p50_ms"]
+        s = r["startup"]
+        assert s["ttfp_s"] == pytest.approx(s["import_s"] + s["build_s"] + s["first_forward_s"])
+        assert _positive(o["train_ratio"]) and _positive(o["inference_ratio"])
+        assert len(o["raw"]["train"]["zoo"]) == 1 and len(o["raw"]["train"]["plain"]) == 1
+        assert _positive(r["matmul"]["peak_flops"])
+        assert 0 < r["efficiency"]["fraction_of_peak"] < 1
+    flops = results["flops"]["simplecnn"]
+    assert flops["train_flops_per_image"] > 2 * flops["forward_flops_per_image"] > 0
+    startup = results["startup"]
+    assert startup["import_zoo_core"]["frameworks_imported"] == []  # checked, not timed: the machine is shared
+    assert startup["zoo_list"]["frameworks_imported"] == []
+    assert set(startup["load"]) == {"simplecnn/torch", "simplecnn/tf"}
+    md = (out / "results.md").read_text()
+    for heading in ("## Training", "## Inference", "## The zoo's overhead", "## Start-up", "## FLOPs"):
+        assert heading in md
+    assert "| simplecnn | tf | 8 |" in md and "zoo bench simplecnn --frameworks torch,tf --batch 8" in md
+    assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["simplecnn", "--batch", "0"], "batch sizes must be positive"),
+    (["simplecnn", "--batch", "64", "--limit", "16"], "smaller than the largest batch"),
+    (["resnet_18"], "unknown model 'resnet_18'; did you mean"),
+    (["simplecnn", "--frameworks", "jax"], "jax"),
+    (["simplecnn", "--data", "nonesuch"], "neither a built-in dataset"),
+])
+def test_bad_settings_are_one_line_errors(args, message, tmp_path):
+    proc = run_zoo("bench", *args, "--out", str(tmp_path / "b"))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("zoo: error:") and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
