@@ -106,10 +106,10 @@ def test_every_architecture_exports_to_every_format_within_1e4(arch, fmt, framew
 def test_onnx_carries_names_dynamic_batch_and_preprocessing_metadata(framework, checkpoints, tmp_path):
     report = zoo.export(str(checkpoints["simplecnn"]), "onnx", tmp_path / "m.onnx", framework=framework)
     model = onnx.load(str(tmp_path / "m.onnx"))
-    meta = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(meta["labels"])[:2] == ["class0", "class1"]
-    assert json.loads(meta["mean"]) == [0.1307] and json.loads(meta["std"]) == [0.3081]
-    assert json.loads(meta["input_size"]) == [28, 28] and meta["interpolation"] == "bilinear"
+    meta = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert meta["labels"][:2] == ["class0", "class1"]
+    assert meta["mean"] == [0.1307] and meta["std"] == [0.3081]
+    assert meta["input_size"] == [28, 28] and meta["interpolation"] == "bilinear"
     assert meta["layout"] == ("NCHW" if framework == "torch" else "NHWC")
     (inp,), (out,) = model.graph.input, model.graph.output
     assert (inp.name, out.name) == ("pixel_values", "logits")

@@ -80,7 +80,7 @@ def finalize(path: Path, meta: dict[str, Any], source: str) -> int | None:
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key = key
-        entry.value = value if isinstance(value, str) else json.dumps(value)
+        entry.value = json.dumps(value)  # every value JSON-encoded: a consumer json.loads each one
     model.doc_string = (f"{meta['model']} exported by zoo {meta['zoo_version']} from {meta['framework']}: input "
                         f"{meta['input_name']} {meta['layout']} float32, output {meta['output_name']}")
     onnx.checker.check_model(model)
@@ -149,5 +149,6 @@ def quantize_dynamic(src: Path, dst: Path) -> dict[str, Any]:
         if node.op_type in ("MatMulInteger", "ConvInteger", "DynamicQuantizeLinear", "MatMulIntegerToFloat",
                             "DynamicQuantizeMatMul"):
             counted[node.op_type] = counted.get(node.op_type, 0) + 1
-    return {"method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)", "op_types": ops,
+    return {"quantization_method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights of MatMul/Gemm/Conv)",
+            "op_types": ops,
             "quantized_nodes": counted}
