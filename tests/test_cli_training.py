@@ -16,7 +16,7 @@ from safetensors.numpy import load_file
 
 from tests.helpers import run_zoo
 
-TRAIN = ["--data", "digits", "--limit", "400", "--split", "0.8,0,0.2", "--epochs", "3", "--batch-size", "16",
+TRAIN = ["--data", "digits", "--limit", "300", "--split", "0.8,0,0.2", "--epochs", "2", "--batch-size", "24",
          "--optimizer", "sgd", "--lr", "0.02", "--seed", "3"]
 
 
@@ -59,11 +59,11 @@ def test_sigkilled_run_resumes_to_the_same_weights(framework, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    assert _epochs_done(cut) < 3, "the run finished before it could be killed"
+    assert _epochs_done(cut) < 2, "the run finished before it could be killed"
 
     resumed = run_zoo("train", "--resume", str(cut))  # everything else comes from the run directory
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert json.loads((cut / "history.json").read_text())["epoch"] == [1, 2, 3]
+    assert json.loads((cut / "history.json").read_text())["epoch"] == [1, 2]
     a, b = _weights(full), _weights(cut)
     assert a.keys() == b.keys()
     for key in a:
