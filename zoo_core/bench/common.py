@@ -40,6 +40,7 @@ class BenchConfig:
     overhead: bool = True
     latency_reps: int = 20
     startup_repeats: int = 3
+    threads: int | None = None  # CPU threads per framework (None: the framework's default, one per core)
     lr: float = 1e-3
     seed: int = 0
     timeout: float = 1800.0
@@ -58,6 +59,8 @@ class BenchConfig:
         if self.limit < max(self.batches):
             raise BenchError(f"--limit {self.limit} images is smaller than the largest batch {max(self.batches)}; "
                              "raise --limit or lower --batch")
+        if self.threads is not None and self.threads < 1:
+            raise BenchError(f"--threads must be a positive number of CPU threads, got {self.threads}")
         if self.input_size is not None and self.input_size < 8:
             raise BenchError(f"--input-size {self.input_size} is too small; use 8 or more pixels")
         from ..data import BUILTINS
@@ -183,8 +186,14 @@ def load_data(name: str, limit: int, seed: int = 0):
 # ---------------------------------------------------------------------------------------------------- processes
 
 
-def child_env() -> dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+def child_env(threads: int | None = None) -> dict[str, str]:
+    """The environment of a measurement process; ``threads`` caps both frameworks' CPU thread pools (OpenMP for
+    torch, TensorFlow's intra-/inter-op pools), read when the framework is imported."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    if threads:
+        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                                "TF_NUM_INTEROP_THREADS")})
+    return env
 
 
 def run_task(task: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -194,7 +203,8 @@ def run_task(task: dict[str, Any], timeout: float) -> dict[str, Any]:
         spec.write_text(json.dumps(task))
         try:
             proc = subprocess.run([sys.executable, "-m", "zoo_core.bench.worker", str(spec), str(out)],
-                                  capture_output=True, text=True, env=child_env(), timeout=timeout)
+                                  capture_output=True, text=True, env=child_env(task.get("threads")),
+                                  timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             raise BenchError(f"benchmark task {task.get('kind')} {task.get('model', '')} "
                              f"{task.get('framework', '')} took longer than {timeout:.0f} s") from exc

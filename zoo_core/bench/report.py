@@ -64,7 +64,8 @@ def command(cfg: dict[str, Any]) -> str:
     return (f"zoo bench {','.join(cfg['models'])} --frameworks {','.join(cfg['frameworks'])} "
             f"--batch {','.join(map(str, cfg['batches']))} --data {cfg['data']} --limit {cfg['limit']}{size} "
             f"--epochs {cfg['epochs']} --warmup {cfg['warmup']} --rounds {cfg['rounds']}"
-            f"{'' if cfg['overhead'] else ' --no-overhead'} --out {cfg['out']}")
+            f"{'' if cfg['overhead'] else ' --no-overhead'}"
+            f"{f' --threads {t}' if (t := cfg.get('threads')) else ''} --out {cfg['out']}")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -77,6 +78,7 @@ def markdown(results: dict[str, Any]) -> str:
               f"at end {m.get('load_average_at_end')}",
               f"- data: {cfg['data']}, {cfg['limit']} images in memory, input "
               f"{cfg['input_size'] or 'registry size'}; {cfg['warmup']} warm-up + {cfg['epochs']} measured epochs",
+              f"- CPU threads per framework: {cfg.get('threads') or 'framework default (one per core)'}",
               f"- command: `{command(cfg)}`"]
     if "wall_s" in results:
         parts.append(f"- total wall time: {results['wall_s']:.0f} s")

@@ -17,7 +17,7 @@ def _task(cfg: BenchConfig, model: str, framework: str, batch: int) -> dict[str,
     return {"kind": "model", "model": model, "framework": framework, "batch": batch, "data": cfg.data,
             "limit": cfg.limit, "input_size": cfg.input_size, "epochs": cfg.epochs, "warmup": cfg.warmup,
             "rounds": cfg.rounds, "overhead": cfg.overhead, "latency_reps": cfg.latency_reps, "lr": cfg.lr,
-            "seed": cfg.seed}
+            "seed": cfg.seed, "threads": cfg.threads}
 
 
 def _summary(row: dict[str, Any]) -> str:

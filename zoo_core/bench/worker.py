@@ -33,7 +33,22 @@ def run_model(task: dict[str, Any]) -> dict[str, Any]:
         result["overhead"] = overhead.measure(model, fw, data, x_nhwc, task["batch"], task["rounds"], task["lr"],
                                               task["seed"])
     result["matmul"] = flops.matmul_peak(fw)
+    result["threads"] = _threads(fw)
     return result
+
+
+def _threads(framework: str) -> int:
+    """The CPU threads the framework actually uses for one op (what --threads set, or its default)."""
+    if framework == "torch":
+        import torch
+
+        return int(torch.get_num_threads())
+    import os
+
+    import tensorflow as tf
+
+    return int(os.environ.get("TF_NUM_INTRAOP_THREADS") or tf.config.threading.get_intra_op_parallelism_threads()
+               or os.cpu_count() or 0)
 
 
 def main(argv: list[str]) -> int:

@@ -33,6 +33,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-overhead", dest="overhead", action="store_false", help="skip the zoo-vs-plain comparison")
     p.add_argument("--latency-reps", type=int, default=20, help="timed batch-1 predictions (default 20)")
     p.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per start-up timing")
+    p.add_argument("--threads", type=int, help="CPU threads per framework (default: the framework's own, one per "
+                   "core); on a shared machine 1 avoids thread-pool contention")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", "-o", default="bench", help="directory for results.json, results.md, throughput.png")
@@ -47,7 +49,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = BenchConfig(models=args.models, frameworks=args.frameworks, batches=args.batch, data=args.data,
                       limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
                       rounds=args.rounds, overhead=args.overhead, latency_reps=args.latency_reps,
-                      startup_repeats=args.startup_repeats, lr=args.lr, seed=args.seed, out=args.out)
+                      startup_repeats=args.startup_repeats, threads=args.threads, lr=args.lr, seed=args.seed,
+                      out=args.out)
     results = run(cfg, log=lambda msg: print(msg, flush=True))
     checks = (results.get("startup") or {}).get("checks", {})
     for key, c in checks.items():
