@@ -249,3 +249,14 @@ def test_older_helpers_still_work():
     with pytest.raises(AssertionError, match="belongs to 0 stages"):
         check_stage_patterns("faulty_stages")
     assert zoo.list_models("faulty_*", framework="tf")[:2] == ["faulty_classes", "faulty_good"]
+
+
+def test_a_framework_that_is_not_installed_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "tensorflow" else real(n, *a))
+    report = check_architecture("faulty_good", frameworks=["torch", "tf"], checks=("registered", "build"),
+                                raise_on_failure=False)
+    assert set(failed(report)) == {"build[tf]"} and "pip install 'zoo[tf]'" in failed(report)["build[tf]"]
+    assert check_architecture("faulty_good", checks=("registered", "build")).frameworks == ("torch",)

@@ -414,6 +414,13 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
                     f"architecture {arch.name!r} has no {fw} builder: add {fw!r}: 'module:function' to "
                     f"Architecture(builders=...) in your register_architectures hook"
                 )
+            from .frameworks import is_installed, require
+
+            if not is_installed(fw):
+                try:
+                    require(fw)  # its error names the extra to install
+                except Exception as exc:
+                    raise ContractError(f"{exc}; or check other frameworks with frameworks=") from None
             try:
                 model = models.build(entry, fw, num_classes=num_classes, input_size=size)
             except Exception as exc:
