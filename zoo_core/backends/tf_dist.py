@@ -19,7 +19,7 @@ import logging
 import math
 from typing import Any
 
-from ..distributed import DistributedError, TFConfig, debug_record, timeout_seconds
+from ..distributed import TIMEOUT_ENV, DistributedError, TFConfig, debug_record, timeout_seconds
 from .tf_backend import import_keras, import_tensorflow
 
 log = logging.getLogger("zoo.tf.dist")
@@ -40,16 +40,42 @@ def create(kind: str) -> Any:
             raise DistributedError('--strategy multiworker needs TF_CONFIG in every worker\'s environment, e.g. '
                                    'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                                    '"task": {"type": "worker", "index": 0}}\' (see docs/distributed.md)')
+        _bound_cluster_registration(cfg, timeout_seconds())
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout_seconds())
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         except _PEER_ERRORS as exc:
             raise DistributedError(f"worker {cfg.task_type}:{cfg.task_index} could not join the cluster "
-                                   f"{cfg.cluster} ({type(exc).__name__}); start every worker of TF_CONFIG") from exc
+                                   f"{cfg.cluster} within {timeout_seconds():.0f} s ({type(exc).__name__}); start "
+                                   f"every worker of TF_CONFIG (or wait longer: ${TIMEOUT_ENV})") from exc
     else:
         raise DistributedError(f"unknown strategy {kind!r}; use mirrored or multiworker")
     log.info("%s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     return strategy
+
+
+def _bound_cluster_registration(cfg: TFConfig, timeout: float) -> None:
+    """MultiWorkerMirroredStrategy configures TensorFlow's coordination service without a registration timeout,
+    so a worker whose peers never start waits forever. Configure it first, exactly as the strategy would, plus
+    that timeout (TensorFlow-internal API: skipped if it moved)."""
+    try:
+        from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+        from tensorflow.python.distribute import multi_worker_util
+        from tensorflow.python.eager import context
+    except ImportError:
+        log.debug("TensorFlow's coordination service API moved; cluster registration is not time-bounded")
+        return
+    if context.context().coordination_service is not None or cfg.task_type not in ("chief", "worker"):
+        return
+    spec = tf.train.ClusterSpec(cfg.cluster)
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+            for job in ("chief", "worker") if job in spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(timeout * 1000))
+    config = context.context().coordination_service
+    if "cluster_register_with_barrier" in type(config).DESCRIPTOR.fields_by_name:
+        config.cluster_register_with_barrier = True  # registration itself waits for all, within that timeout
 
 
 def from_scope(trainer: Any) -> TFDist | None:
@@ -67,7 +93,10 @@ class TFDist:
         self.strategy, self.trainer = strategy, trainer
         self.replicas = int(strategy.num_replicas_in_sync)
         self.is_main = bool(strategy.extended.should_checkpoint)
-        tf_cfg = TFConfig.from_env() if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) else None
+        multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        self.kind = "multiworker" if multiworker else "mirrored" if isinstance(
+            strategy, tf.distribute.MirroredStrategy) else type(strategy).__name__
+        tf_cfg = TFConfig.from_env() if multiworker else None
         self.rank = tf_cfg.rank if tf_cfg is not None else 0
         self.world_size = tf_cfg.num_workers if tf_cfg is not None else 1
         for v in trainer.model.variables:
@@ -97,8 +126,35 @@ class TFDist:
             return strategy.reduce(tf.distribute.ReduceOp.SUM, sums, axis=None)
 
         self._step = step
+        self._sync = None
         debug_record(self.rank, world_size=self.world_size, replicas=self.replicas,
-                     strategy=type(strategy).__name__)
+                     strategy=self.kind)
+
+    def sync_statistics(self) -> None:
+        """Give every replica replica 0's (the chief's) BatchNorm moving statistics: each replica updates its own
+        copy from its own batches, so after an epoch they differ (the same rule as DDP's buffer broadcast)."""
+        stats = [v for v in self.trainer.model.non_trainable_variables
+                 if v.path.endswith(("moving_mean", "moving_variance"))]
+        if not stats:
+            return
+        if self._sync is None:
+            strategy = self.strategy
+
+            def chief_values():
+                first = tf.equal(tf.distribute.get_replica_context().replica_id_in_sync_group, 0)
+                return tuple(tf.where(first, v.value, tf.zeros_like(v.value)) for v in stats)
+
+            @tf.function
+            def gather():  # a sum in which only replica 0 contributes: exactly its values, everywhere
+                return [strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None) for t in strategy.run(chief_values)]
+
+            self._sync = gather
+        try:
+            values = self._sync()
+        except _PEER_ERRORS as exc:
+            raise self.lost(exc) from exc
+        for v, value in zip(stats, values, strict=True):
+            v.assign(value)
 
     def epoch_data(self, epoch: int) -> Any:
         """This worker's distributed dataset for one epoch: per-replica batches of ``cfg.batch_size``."""
@@ -119,7 +175,20 @@ class TFDist:
             ds = ds.map(lambda x, y: (tf.transpose(x, perm + tuple(range(2, len(x.shape)))), tf.transpose(y, perm)))
             return ds.unbatch().prefetch(tf.data.AUTOTUNE)  # one batch per local replica, in replica order
 
-        return self.strategy.distribute_datasets_from_function(dataset_fn)
+        return self._guarded(self.strategy.distribute_datasets_from_function(dataset_fn))
+
+    def _guarded(self, dataset: Any):
+        """Iterate a distributed dataset; a lost peer (its iterator runs a collective per step) becomes a
+        DistributedError."""
+        it = iter(dataset)
+        while True:
+            try:
+                batch = next(it)
+            except StopIteration:
+                return
+            except _PEER_ERRORS as exc:
+                raise self.lost(exc) from exc
+            yield batch
 
     def step(self, x: Any, y: Any) -> tuple[float, int, int]:
         """One optimisation step on a distributed batch: (mean loss, correct, images) of the global batch."""
@@ -137,9 +206,14 @@ class TFDist:
 
     def same_on_all_ranks(self, value: int) -> bool:
         """True when every replica of every worker passed the same integer."""
+        strategy = self.strategy
+
+        @tf.function
+        def gather(v):
+            return strategy.gather(strategy.run(lambda: tf.reshape(v, (1,))), axis=0)
+
         try:
-            per_replica = self.strategy.run(lambda: tf.constant([int(value)], tf.int64))
-            values = self.strategy.gather(per_replica, axis=0).numpy()
+            values = gather(tf.constant(int(value), tf.int64)).numpy()
         except _PEER_ERRORS as exc:
             raise self.lost(exc) from exc
         return bool((values == int(value)).all())
