@@ -270,6 +270,52 @@ def test_ddp_killed_rank_fails_fast_and_resume_continues(tmp_path):
 # ---------------------------------------------------------------------------------------------------- tensorflow
 
 
+def test_tf_mirrored_two_replicas_equal_single_process_with_the_global_batch():
+    """MirroredStrategy over two logical CPU devices (one process; the same code path as two GPUs), batch 16 per
+    replica == one device with batch 32, on a tiny Keras ViT (nothing depends on how a batch is split)."""
+    from tests.helpers import run_python
+
+    done = run_python("""
+        import json
+        import torch  # noqa: F401  (torch before TensorFlow)
+        import numpy as np
+        from zoo_core.backends import get
+        tf = get("tf").import_framework()
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
+        import zoo_core
+        from zoo_core import training
+        from zoo_core.backends import tf_backend
+        from zoo_core.data import builtin
+
+        ds = builtin("digits", limit=200, split=(0.8, 0.2, 0))
+        def build():
+            keras.utils.set_random_seed(0)
+            return zoo_core.load("vit_tiny_patch16_224", "tf", num_classes=10, input_size=16, patch_size=4,
+                                 embed_dim=32, depth=2, num_heads=2)
+        single = build()
+        start = tf_backend.to_canonical(single)
+        kw = dict(epochs=2, optimizer="sgd", lr=0.05, progress=False)
+        h1 = training.finetune(single, ds, batch_size=32, **kw)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            mirrored = build()
+        tf_backend.from_canonical(mirrored, start)
+        h2 = training.finetune(mirrored, ds, batch_size=16, strategy=strategy, **kw)
+        a, b = tf_backend.to_canonical(single), tf_backend.to_canonical(mirrored)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "h1": h1, "h2": h2,
+                          "diff": max(float(np.abs(a[k] - b[k]).max()) for k in a),
+                          "moved": max(float(np.abs(a[k] - start[k]).max()) for k in a)}))
+    """, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2 and out["moved"] > 1e-3
+    assert out["diff"] < 1e-5, out["diff"]
+    for key in ("train_loss", "val_loss"):
+        np.testing.assert_allclose(out["h2"][key], out["h1"][key], atol=1e-5)
+
+
 def _tf_workers(out: list[Path], debug: Path, extra: list[str]) -> list[subprocess.Popen]:
     ports = [distributed.free_port(), distributed.free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -212,7 +212,16 @@ def launch(nproc: int, argv: Sequence[str], out: str | os.PathLike | None = None
     env[LAUNCH_ENV] = str(nproc)
     cmd = torchrun_command(nproc, argv)
     log.info("launching: %s", " ".join(cmd))
-    code = subprocess.call(cmd, env=env)  # Ctrl-C reaches torchrun too (same process group); it stops the workers
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached torchrun too (same process group): let it stop its workers
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+        raise
     if code != 0:
         where = f" in {out}" if out is not None else ""
         raise DistributedError(f"distributed training failed: torchrun exited with code {code} (the failing rank's "
