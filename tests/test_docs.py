@@ -74,8 +74,6 @@ def _env(tmp: Path, hub_url: str) -> dict[str, str]:
 # Pages whose examples cannot run here yet, with the reason; shown as skipped, so the gap stays visible.
 NOT_RUN_YET = {
     "benchmarks.md": "its example is a real benchmark (minutes of CPU): mark it no-run, or give it a tiny run",
-    "training.md": "its examples train on ./flowers, an image folder the runner does not have: give them data "
-                   "(e.g. --data digits) or mark the illustrative blocks no-run",
 }
 
 
