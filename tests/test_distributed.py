@@ -267,6 +267,19 @@ def test_ddp_killed_rank_fails_fast_and_resume_continues(tmp_path):
     assert distributed.fingerprint(_checkpoint(run)) == r0["weights"]
 
 
+def test_torch_rank_whose_peers_never_start_gives_up_after_the_timeout(tmp_path):
+    """Rank 0 of 2 started by hand (torchrun's variables) without rank 1: joining the process group fails after
+    $ZOO_DIST_TIMEOUT with a message naming the address to check, instead of waiting 30 minutes."""
+    env = _env(tmp_path / "debug", RANK="0", WORLD_SIZE="2", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(distributed.free_port()), ZOO_DIST_TIMEOUT="5")
+    t0 = time.monotonic()
+    done = _zoo("train", "simplecnn", "--data", "digits", "--limit", "60", "--out", str(tmp_path / "run"),
+                env=env, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - t0 < FAIL_WITHIN
+    assert "zoo: error: rank 0 could not join the 2-process group at 127.0.0.1:" in done.stderr
+    assert "within 5 s" in done.stderr and not (tmp_path / "run" / "model.safetensors").exists()
+
+
 # ---------------------------------------------------------------------------------------------------- tensorflow
 
 
@@ -371,3 +384,17 @@ def test_tf_multiworker_chief_writes_kill_fails_fast_resume_ends_identical(tmp_p
     history = _history(run)
     assert history["epoch"] == [1, 2, 3] and history["train_loss"][0] == first["train_loss"][0]
     assert history["train_loss"][-1] < history["train_loss"][0]  # it learns
+
+
+def test_tf_worker_whose_peers_never_start_gives_up_after_the_timeout(tmp_path):
+    """A multi-worker job with a worker that never starts: the one that did stops after $ZOO_DIST_TIMEOUT
+    instead of waiting forever (TensorFlow's own default), naming the cluster and the fix."""
+    tf_config = json.dumps({"cluster": {"worker": [f"127.0.0.1:{distributed.free_port()}", "127.0.0.1:9"]},
+                            "task": {"type": "worker", "index": 0}})
+    t0 = time.monotonic()
+    done = _zoo("train", "simplecnn", "--framework", "tf", "--strategy", "multiworker", "--data", "digits",
+                "--limit", "60", "--out", str(tmp_path / "run"), timeout=120,
+                env=_env(tmp_path / "debug", TF_CONFIG=tf_config, ZOO_DIST_TIMEOUT="5"))
+    assert done.returncode == 1 and time.monotonic() - t0 < FAIL_WITHIN
+    assert "zoo: error: worker worker:0 could not join the cluster" in done.stderr
+    assert "within 5 s" in done.stderr and "start every worker of TF_CONFIG" in done.stderr
