@@ -160,7 +160,8 @@ def _flops_md(results: dict[str, Any]) -> list[str]:
         return []
     pk = peaks(results)
     peak_text = ", ".join(f"{fw} {v / 1e9:.1f} GFLOP/s" for fw, v in pk.items()) or "not measured"
-    return ["", "## FLOPs (counted on the PyTorch model with FlopCounterMode; the same network in Keras)", "",
+    return ["", "## FLOPs (forward counted on the PyTorch model with FlopCounterMode; the same network in Keras; "
+            "a training step = 3x forward)", "",
             _table(["model", "params (M)", "forward MFLOP/image", "train step MFLOP/image"], rows), "",
             f"Measured float32 matmul peak (1024x1024, best run): {peak_text}."]
 
