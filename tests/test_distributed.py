@@ -199,10 +199,26 @@ def vit_start(tmp_path_factory) -> Path:
     return zoo_core.save(model, tmp_path_factory.mktemp("vit") / "start")
 
 
-def test_ddp_two_ranks_equal_single_process_with_the_global_batch(vit_start, tmp_path):
+@pytest.fixture(scope="module")
+def simplecnn_start(tmp_path_factory) -> Path:
+    """SimpleCNN without dropout; trained with its BatchNorm stages frozen (inference-mode BN), so nothing in it
+    depends on how a batch is split between ranks (DDP's BatchNorm normalises each rank's half batch otherwise)."""
+    import torch
+
+    import zoo_core
+
+    torch.manual_seed(0)
+    model = zoo_core.load("simplecnn", "torch", num_classes=10, input_size=16, dropout=0.0)
+    return zoo_core.save(model, tmp_path_factory.mktemp("simplecnn") / "start")
+
+
+@pytest.mark.parametrize(("start_fixture", "extra"), [("vit_start", []),
+                                                      ("simplecnn_start", ["--freeze", "until=stage2"])])
+def test_ddp_two_ranks_equal_single_process_with_the_global_batch(start_fixture, extra, request, tmp_path):
     """2 gloo ranks x batch 16 == 1 process x batch 32: the same data per step, averaged gradients."""
+    vit_start = request.getfixturevalue(start_fixture)
     common = ["train", str(vit_start), "--data", "digits", "--limit", "200", "--split", "0.8,0.2,0",
-              "--epochs", "2", "--optimizer", "sgd", "--lr", "0.05", "--framework", "torch"]
+              "--epochs", "2", "--optimizer", "sgd", "--lr", "0.05", "--framework", "torch", *extra]
     ddp = _zoo(*common, "--batch-size", "16", "--nproc", "2", "--out", str(tmp_path / "ddp"),
                env=_env(tmp_path / "debug"))
     assert ddp.returncode == 0, ddp.stderr[-3000:]
