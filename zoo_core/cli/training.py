@@ -48,6 +48,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="tf: tf.distribute strategy; multiworker reads TF_CONFIG (batch size per replica)")
 
 
+def _train_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser with `zoo train`'s arguments: their defaults, and argv to relaunch a run."""
+    parser = argparse.ArgumentParser(prog="zoo train")
+    _train_args(parser)
+    return parser
+
+
 def parse_split(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(f) for f in text.split(","))
@@ -81,9 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..frameworks import canonical_framework
 
     if args.resume:
-        probe = argparse.ArgumentParser()
-        _train_args(probe)
-        args = _resumed_args(args, {a.dest: a.default for a in probe._actions})
+        args = _resumed_args(args, {a.dest: a.default for a in _train_parser()._actions})
     missing = [flag for flag, value in (("MODEL", args.model), ("--data", args.data), ("--out", args.out))
                if not value]
     if missing:
@@ -92,9 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if canonical_framework(args.framework) != "torch":
             raise ZooError("--nproc launches torchrun for PyTorch; for TensorFlow use --strategy mirrored (the GPUs "
                            "of this machine) or --strategy multiworker with TF_CONFIG set for each worker")
-        probe = argparse.ArgumentParser()
-        _train_args(probe)
-        argv = ["-v"] * args.verbose + ["train", *distributed.argv_for(probe, args, drop=("nproc",))]
+        argv = ["-v"] * args.verbose + ["train", *distributed.argv_for(_train_parser(), args, drop=("nproc",))]
         return distributed.launch(args.nproc, argv, out=args.out)
     strategy = None
     if args.strategy != "none":
