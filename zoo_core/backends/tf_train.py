@@ -201,10 +201,10 @@ class Trainer:
 
         tf, cfg = self.tf, self.cfg
         seed = cfg.seed * 100003 + epoch
-        ds = self.base.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
-        if cfg.augment:
-            ds = augment_tf(self.base, Augment.parse(cfg.augment), self.pre, seed=seed, epoch=epoch)
-            ds = ds.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
+        ds = self.base
+        if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
+            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=seed, epoch=epoch)
+        ds = ds.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
         return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
