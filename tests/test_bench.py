@@ -52,6 +52,8 @@ def test_bench_both_frameworks_writes_results(tmp_path):
     assert startup["import_zoo_core"]["frameworks_imported"] == []  # checked, not timed: the machine is shared
     assert startup["zoo_list"]["frameworks_imported"] == []
     assert set(startup["load"]) == {"simplecnn/torch", "simplecnn/tf"}
+    for load in startup["load"].values():  # a fresh process: at least the interpreter start and the framework import
+        assert load["wall_s"] > load["in_process_s"] > 0
     md = (out / "results.md").read_text()
     for heading in ("## Training", "## Inference", "## The zoo's overhead", "## Start-up", "## FLOPs"):
         assert heading in md

@@ -98,6 +98,23 @@ def test_finetune_learns_and_writes_run(framework, digits, tmp_path):
     assert training.evaluate(reloaded, digits.test)["accuracy"] == pytest.approx(report["accuracy"])
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_callbacks_see_each_epoch_and_can_stop_training(framework, digits, tmp_path):
+    model = _small(framework)
+    seen = []
+
+    def record(epoch, history):
+        seen.append((epoch, len(history["train_loss"]), (tmp_path / "history.json").is_file()))
+
+    def stop_after_two(epoch, history):
+        return epoch == 2
+
+    history = training.finetune(model, digits, epochs=4, batch_size=64, out=tmp_path, progress=False,
+                                callbacks=[record, stop_after_two])
+    assert seen == [(1, 1, True), (2, 2, True)]  # after each epoch's files, with that epoch in the history
+    assert history["epoch"] == [1, 2] and history["stopped_by"] == "stop_after_two"
+
+
 def test_finetune_rejects_bad_settings(digits):
     model = _small("torch")
     with pytest.raises(ZooError, match="adamw, sgd, adam"):

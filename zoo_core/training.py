@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -27,6 +27,7 @@ from . import backends
 from .errors import StageError, ZooError
 
 log = logging.getLogger("zoo.training")
+EpochCallback = Callable[[int, dict[str, Any]], "bool | None"]  # (1-based epoch, history) -> stop?
 
 FROZEN_ATTR = "zoo_frozen_stages"
 STATE_NAME = "training_state"  # + ".pt" (torch) or ".npz" (tf)
@@ -391,7 +392,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              seed: int = 0, out: str | os.PathLike | None = None, device: str = "auto",
              mixed_precision: str | None = None, early_stopping: int | None = None, resume: bool = False,
              augment: Any = False, num_workers: int = 0, progress: bool | None = None,
-             strategy: Any = None) -> dict[str, Any]:
+             strategy: Any = None, callbacks: Sequence[EpochCallback] = ()) -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
@@ -406,6 +407,9 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     Distributed (docs/distributed.md): under torchrun a torch model trains with DDP, ``batch_size`` per process;
     a Keras model trains with ``strategy`` (a tf.distribute strategy whose scope built the model), ``batch_size``
     per replica. Metrics are reduced over all workers; only rank 0 / the chief writes files.
+
+    ``callbacks``: functions called as ``callback(epoch, history)`` after each epoch (1-based epoch, after its files
+    are written), on every rank; one that returns True stops training there (``history["stopped_by"]``).
     """
     from . import checkpoint, distributed
     from .augment import Augment
@@ -485,6 +489,11 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                                     extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
                     atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
                     plot_curves(history, out_dir / CURVES_NAME)
+            for callback in callbacks:
+                if callback(epoch + 1, history) is True and not stop:
+                    stop = True
+                    history["stopped_by"] = getattr(callback, "__name__", repr(callback))
+                    log.info("training stopped by callback %s after epoch %d", history["stopped_by"], epoch + 1)
             if stop:
                 break
     except KeyboardInterrupt:

@@ -36,7 +36,7 @@ class BenchConfig:
     input_size: int | None = None
     epochs: int = 2  # measured training epochs, after `warmup` epochs
     warmup: int = 1
-    rounds: int = 2  # interleaved overhead rounds (each: one zoo and one plain run, order alternating)
+    rounds: int = 2  # interleaved inference rounds (3 zoo and 3 plain passes each); training alternates per epoch
     overhead: bool = True
     latency_reps: int = 20
     startup_repeats: int = 3
@@ -200,7 +200,7 @@ def run_task(task: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one measurement task in a fresh interpreter (``python -m zoo_core.bench.worker``); its JSON result."""
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         spec, out = Path(tmp) / "task.json", Path(tmp) / "result.json"
-        spec.write_text(json.dumps(task))
+        spec.write_text(json.dumps({**task, "spawned_at": time.time()}))  # start-up wall times count from here
         try:
             proc = subprocess.run([sys.executable, "-m", "zoo_core.bench.worker", str(spec), str(out)],
                                   capture_output=True, text=True, env=child_env(task.get("threads")),

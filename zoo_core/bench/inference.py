@@ -34,7 +34,7 @@ def time_to_first_prediction(name: str, framework: str, image: np.ndarray, input
     """Load a model in a process that has not imported its framework yet and predict one raw image.
 
     Returns the model and the seconds of: the framework import, the build, preprocessing + the first forward,
-    and their sum (time to first prediction)."""
+    and their sum (time to first prediction); ``built_at``: the wall clock (time.time()) when the model was ready."""
     import zoo_core
     from zoo_core import backends
     from zoo_core.data import Preprocess
@@ -44,11 +44,13 @@ def time_to_first_prediction(name: str, framework: str, image: np.ndarray, input
     t1 = time.perf_counter()
     model = zoo_core.load(name, framework, num_classes=num_classes, input_size=input_size)
     t2 = time.perf_counter()
+    built_at = time.time()
     x = to_layout(model, Preprocess.for_model(model).batch([image]))
     logits = zoo_predictor(model)(x)
     t3 = time.perf_counter()
     assert logits.shape == (1, num_classes), logits.shape
-    return model, {"import_s": t1 - t0, "build_s": t2 - t1, "first_forward_s": t3 - t2, "ttfp_s": t3 - t0}
+    return model, {"import_s": t1 - t0, "build_s": t2 - t1, "first_forward_s": t3 - t2, "ttfp_s": t3 - t0,
+                   "built_at": built_at}
 
 
 def _latencies(predict: Callable, x: np.ndarray, reps: int, warmup: int) -> list[float]:

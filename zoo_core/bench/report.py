@@ -127,7 +127,8 @@ def markdown(results: dict[str, Any]) -> str:
                               "zoo inference s", "plain inference s", "inference ratio", "noise",
                               f"≥ {RATIO_TARGET}"], rows),
                       "", "Plain: a hand-written PyTorch loop over in-memory tensors / Keras `compile` + `fit` and "
-                      "`predict` on the same arrays; interleaved with the zoo in one process, steady-state epochs. "
+                      "`predict` on the same arrays; one plain epoch after each zoo epoch in the same process, "
+                      "steady-state epochs (after the warm-up) compared. "
                       "Noise: the spread (p75 - p25) / median of repeated timings of the same work in this run; "
                       "a ratio within it of 1 is not distinguishable from 1 on this machine."]
     parts += _startup_md(results.get("startup"))
@@ -146,11 +147,13 @@ def _startup_md(s: dict[str, Any] | None) -> list[str]:
         rows.append([label, _f(s[key]["wall_s"], ".3f"), _f(s[key]["in_process_s"], ".3f"),
                      ", ".join(c["frameworks_imported"]) or "none",
                      "yes" if c["ok"] else "**no**"])
-    for key, v in s["load"].items():
+    for key, v in s.get("load", {}).items():
         rows.append([f"`zoo.load` {key}", _f(v["wall_s"], ".2f"), _f(v["in_process_s"], ".2f"), "(its own)", ""])
     return ["", f"## Start-up (fresh processes, medians; Python itself: {s['python_s']:.3f} s)", "",
             _table(["what", "wall s", "in-process s", "frameworks imported", f"≤ {s['limit_s']} s, no framework"],
-                   rows)]
+                   rows), "",
+            "`zoo.load`: in each measurement's fresh worker process (median over its batch sizes); wall = process "
+            "start to model built, without the benchmark data's loading; in-process = framework import + build."]
 
 
 def _flops_md(results: dict[str, Any]) -> list[str]:

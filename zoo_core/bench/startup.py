@@ -1,5 +1,6 @@
-"""Start-up costs in fresh processes (medians): ``import zoo_core``, ``zoo list``, and ``zoo.load(name)`` per
-framework. ``import zoo_core`` and ``zoo list`` must stay within :data:`LIMIT_S` wall and import no framework."""
+"""Start-up costs in fresh processes (medians): ``import zoo_core`` and ``zoo list``, which must stay within
+:data:`LIMIT_S` wall and import no framework, and ``zoo.load(name)`` per framework, timed inside the fresh worker
+process of each (model, framework, batch) measurement (:func:`load_times`)."""
 
 from __future__ import annotations
 
@@ -33,16 +34,6 @@ print(json.dumps({"seconds": t, "code": code, "lines": len(buf.getvalue().splitl
                   "frameworks": [m for m in FRAMEWORKS if m in sys.modules]}))
 """.replace("FRAMEWORKS", repr(FRAMEWORK_MODULES))
 
-_LOAD = """
-import sys, time, json
-import zoo_core
-t0 = time.perf_counter()
-m = zoo_core.load(%r, %r, num_classes=10, input_size=%r)
-t = time.perf_counter() - t0
-print(json.dumps({"seconds": t}))
-"""
-
-
 def _run(code: str, timeout: float = 300) -> tuple[float, dict[str, Any]]:
     """(process wall seconds incl. interpreter start, the JSON the child printed last)."""
     t0 = time.perf_counter()
@@ -70,19 +61,28 @@ def python_baseline(repeats: int) -> float:
     return median([_run("import json; print(json.dumps({'seconds': 0}))")[0] for _ in range(repeats)])
 
 
-def measure(models: list[str], frameworks: list[str], input_size: int | None, repeats: int = 3) -> dict[str, Any]:
+def measure(repeats: int = 3) -> dict[str, Any]:
     """Medians over ``repeats`` fresh processes each; ``checks`` says whether import/list met the limit."""
     out: dict[str, Any] = {"python_s": python_baseline(repeats), "limit_s": LIMIT_S}
     out["import_zoo_core"] = _series(_IMPORT, repeats)
     out["zoo_list"] = _series(_LIST, repeats)
-    loads = {}
-    for fw in frameworks:
-        for name in models:  # the framework import is part of zoo.load in a fresh process
-            loads[f"{name}/{fw}"] = _series(_LOAD % (name, fw, input_size), repeats)
-    out["load"] = loads
     out["checks"] = {
         key: {"wall_s": out[key]["wall_s"], "ok": out[key]["wall_s"] <= LIMIT_S
               and not out[key]["frameworks_imported"], "frameworks_imported": out[key]["frameworks_imported"]}
         for key in ("import_zoo_core", "zoo_list")
     }
     return out
+
+
+def load_times(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``zoo.load(name)`` per (model, framework) from the worker processes, each a fresh interpreter that had not
+    imported its framework: wall = process start to model built (the benchmark data's loading subtracted),
+    in-process = framework import + build. Medians over the batch sizes' workers."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault(f"{r['model']}/{r['framework']}", []).append(r["startup"])
+    return {key: {"wall_s": median([s["load_wall_s"] for s in group]) if all("load_wall_s" in s for s in group)
+                  else None,
+                  "in_process_s": median([s["import_s"] + s["build_s"] for s in group]),
+                  "walls": [s.get("load_wall_s") for s in group], "frameworks_imported": []}
+            for key, group in groups.items()}

@@ -29,7 +29,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=int, help="square input size for every model (default: registry size)")
     p.add_argument("--epochs", type=int, default=2, help="measured training epochs after the warm-up")
     p.add_argument("--warmup", type=int, default=1, help="warm-up epochs, not measured (default 1)")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved zoo-vs-plain overhead rounds (default 2)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="interleaved zoo-vs-plain inference rounds, 3 passes each (default 2); training alternates "
+                   "every epoch")
     p.add_argument("--no-overhead", dest="overhead", action="store_false", help="skip the zoo-vs-plain comparison")
     p.add_argument("--latency-reps", type=int, default=20, help="timed batch-1 predictions (default 20)")
     p.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per start-up timing")
