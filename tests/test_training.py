@@ -30,7 +30,7 @@ def _small(framework, **kw):
         import keras
 
         keras.utils.set_random_seed(0)
-    return zoo_core.load("simplecnn", framework, input_size=32, **{**SMALL, **kw})
+    return zoo_core.load("simplecnn", framework, **{"input_size": 32, **SMALL, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -82,12 +82,12 @@ def test_frozen_torch_batchnorm_stays_in_eval_mode():
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_finetune_learns_and_writes_run(framework, digits, tmp_path):
-    model = zoo_core.load("simplecnn", framework, input_size=16, widths=[8, 16], hidden=32)
-    history = training.finetune(model, digits, epochs=2, lr=3e-3, batch_size=32, out=tmp_path, progress=False,
+    model = _small(framework, input_size=16, widths=[8, 16])
+    history = training.finetune(model, digits, epochs=4, lr=3e-3, batch_size=32, out=tmp_path, progress=False,
                                 schedule="constant", warmup_epochs=0.5, label_smoothing=0.1, grad_clip=5.0)
-    assert history["epoch"] == [1, 2] and len(history["val_acc"]) == 2
+    assert history["epoch"] == [1, 2, 3, 4] and len(history["val_acc"]) == 4
     report = training.evaluate(model, digits.test, out=tmp_path)
-    assert report["accuracy"] > 0.3, report["accuracy"]  # chance is 0.1
+    assert report["accuracy"] > 0.5, report["accuracy"]  # chance is 0.1; 0.65-0.83 over init seeds
     assert report["n"] == len(digits.test) and "top5_accuracy" in report
     assert set(report["per_class"]["3"]) == {"precision", "recall", "f1", "support"}
     assert np.asarray(report["confusion_matrix"]).sum() == len(digits.test)

@@ -144,7 +144,6 @@ class Trainer:
     own seed. The state file holds every model variable (incl. dropout seed state) and the optimizer's."""
 
     def __init__(self, model, data, pre, cfg):
-        from ..data import tf_dataset
 
         tf = import_tensorflow()
         keras = import_keras()
@@ -169,7 +168,8 @@ class Trainer:
         self.opt.build(self.vars)
         k = data.num_classes
         loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
-        self.base = tf_dataset(data.train, pre, None, shuffle=False, augment=False, cache=True)
+        self._base = None  # the cached tf.data split, built when an epoch needs the pipeline
+        self._arrays = None  # (images, labels) of the split in host memory, for un-augmented epochs
         self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
         variables, opt = self.vars, self.opt
 
@@ -195,17 +195,51 @@ class Trainer:
             if not self.is_main:
                 self.cfg = dataclasses.replace(cfg, progress=False)
 
+    @property
+    def base(self):
+        """The training split as an unbatched, cached tf.data pipeline of preprocessed images."""
+        if self._base is None:
+            from ..data import tf_dataset
+
+            self._base = tf_dataset(self.data.train, self.pre, None, shuffle=False, augment=False, cache=True)
+        return self._base
+
+    def _order(self, epoch: int) -> np.ndarray:
+        """The epoch's shuffle: a permutation of the training split seeded by (seed, epoch)."""
+        return np.random.default_rng(self.cfg.seed * 100003 + epoch).permutation(len(self.data.train))
+
     def _epoch_data(self, epoch: int):
+        """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
+        augmented per index, in :meth:`_order`, batched and prefetched."""
         from ..augment import Augment
         from ..data import augment_tf
 
         tf, cfg = self.tf, self.cfg
-        seed = cfg.seed * 100003 + epoch
         ds = self.base
         if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
-            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=seed, epoch=epoch)
-        ds = ds.shuffle(len(self.data.train), seed=seed, reshuffle_each_iteration=False)
+            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=cfg.seed * 100003 + epoch, epoch=epoch)
+        order = tf.constant(self._order(epoch))
+        # the whole split as one element, reordered: the memory of a full-size shuffle buffer, an exact order
+        ds = ds.batch(len(self.data.train)).map(lambda x, y: (tf.gather(x, order), tf.gather(y, order))).unbatch()
         return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def _epoch_batches(self, epoch: int):
+        """The same batches as :meth:`_epoch_data` without augmentation, gathered from the split held in memory:
+        no tf.data pipeline per epoch, whose per-image shuffling and batching threads competed with the train
+        step for the CPU (a plain Keras ``fit`` on arrays gathers whole batches too)."""
+        tf, b = self.tf, self.cfg.batch_size
+        if self._arrays is None:
+            from ..data import tf_dataset
+
+            whole = tf_dataset(self.data.train, self.pre, len(self.data.train), cache=False)  # parallel decoding
+            with tf.device("/CPU:0"):  # the split stays in host memory; each batch goes to the device in the step
+                self._arrays = tuple(tf.identity(t) for t in next(iter(whole)))
+        x, y = self._arrays
+        order = self._order(epoch)
+        for i in range(0, len(order), b):
+            with tf.device("/CPU:0"):
+                idx = tf.constant(order[i:i + b])
+                yield tf.gather(x, idx), tf.gather(y, idx)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
         from tqdm.auto import tqdm
@@ -217,7 +251,10 @@ class Trainer:
         # and at the end, so a GPU is not made to wait for the host after every step
         pending: list[tuple[Any, Any, int]] = []
         t0 = shown = time.perf_counter()
-        batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_data(epoch)
+        if self.dist:
+            batches = self.dist.epoch_data(epoch)
+        else:
+            batches = self._epoch_data(epoch) if cfg.augment else self._epoch_batches(epoch)
         # iter(): tqdm.auto would otherwise create a second iterator of its own
         bar = tqdm(iter(batches), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=cfg.progress is False if cfg.progress is not None else None)

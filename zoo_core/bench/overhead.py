@@ -99,8 +99,8 @@ class PlainKeras:
             def on_epoch_end(self, epoch, logs=None):
                 times.append(time.perf_counter() - self.t0)
 
-        if not self.compiled:
-            keras.utils.set_random_seed(self.seed)
+        if not self.compiled:  # no keras.utils.set_random_seed here: it resets TensorFlow's global seed, which
+            # empties TF's kernel cache and makes the zoo re-instantiate its compiled step (seconds) mid-comparison
             self.model.compile(optimizer=keras.optimizers.AdamW(learning_rate=self.lr, weight_decay=WEIGHT_DECAY),
                                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                                metrics=["accuracy"])
