@@ -170,7 +170,7 @@ def entry_from_config(cfg: dict[str, Any], path: Path) -> ModelEntry:
         fields = {k: zoo_cfg[k] for k in ("architecture", "config", "num_classes", "in_chans", "input_size", "mean",
                                           "std", "interpolation", "crop_pct", "crop_mode", "license") if k in zoo_cfg}
         try:
-            return ModelEntry(name=zoo_cfg.get("name", path.name), source=str(path / CONFIG_NAME), **fields)
+            return ModelEntry.from_dict(fields, name=zoo_cfg.get("name", path.name), source=str(path / CONFIG_NAME))
         except Exception as exc:
             raise CheckpointError(f"{path / CONFIG_NAME}: invalid zoo section: {exc}") from None
     timm_name = cfg.get("architecture")
@@ -202,7 +202,10 @@ def entry_from_config(cfg: dict[str, Any], path: Path) -> ModelEntry:
             update[key] = tuple(pcfg[key]) if isinstance(pcfg[key], list) else pcfg[key]
     if update.get("interpolation") not in (None, "nearest", "bilinear", "bicubic"):
         update.pop("interpolation")
-    return entry.model_copy(update={**update, "source": str(path / CONFIG_NAME)})
+    try:
+        return entry.replace(**update, source=str(path / CONFIG_NAME))
+    except ValueError as exc:
+        raise CheckpointError(f"{path / CONFIG_NAME}: invalid timm config: {exc}") from None
 
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, np.ndarray]:

@@ -114,7 +114,10 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
         update["input_size"] = tuple(int(s) for s in input_size)
     if config:
         update["config"] = {**entry.config, **config}
-    built = entry.model_copy(update=update) if update else entry
+    try:
+        built = entry.replace(**update) if update else entry
+    except registry.EntryError as exc:  # e.g. num_classes=0
+        raise ZooError(f"cannot build {entry.name!r}: {'.'.join(map(str, exc.loc))} {exc}") from None
     model = arch.builder(fw)(BuildSpec.from_entry(built))
     setattr(model, SPEC_ATTR, ModelSpec(built, fw))
     log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
@@ -183,7 +186,7 @@ def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
         entry = checkpoint.entry_from_config(checkpoint.read_config(path), Path(path))
     else:
         entry = get_entry(name)
-    info: dict[str, Any] = entry.model_dump(mode="json")
+    info: dict[str, Any] = entry.to_dict()
     arch = _available(entry)
     info["available"] = arch is not None
     if arch is None:

@@ -9,72 +9,195 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import RegistryError
 
 USER_REGISTRY_ENV = "ZOO_REGISTRY"
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+CROP_MODES = ("center", "squash")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class WeightsSpec(BaseModel):
+class EntryError(ValueError):
+    """An invalid entry field. ``loc``: the path to the field (("weights", "repo")); ``kind``: "missing",
+    "unknown" or "invalid"."""
+
+    def __init__(self, loc: tuple[Any, ...], kind: str, message: str):
+        super().__init__(message)
+        self.loc, self.kind = loc, kind
+
+
+# Validation by hand rather than with a schema library: `zoo list` and `import zoo_core` must start fast, and
+# these two small records are all the catalogue needs.
+
+
+def _str(value: Any, loc: tuple[Any, ...], optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise EntryError(loc, "invalid", f"should be a string, got {value!r}")
+    return value
+
+
+def _int(value: Any, loc: tuple[Any, ...], minimum: int = 1) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EntryError(loc, "invalid", f"should be an integer, got {value!r}")
+    if value < minimum:
+        raise EntryError(loc, "invalid", f"should be at least {minimum}, got {value}")
+    return value
+
+
+def _float(value: Any, loc: tuple[Any, ...]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EntryError(loc, "invalid", f"should be a number, got {value!r}")
+    return float(value)
+
+
+def _seq(value: Any, loc: tuple[Any, ...]) -> list[Any]:
+    if not isinstance(value, (list, tuple)):
+        raise EntryError(loc, "invalid", f"should be a list, got {value!r}")
+    return list(value)
+
+
+def _choice(value: Any, loc: tuple[Any, ...], choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise EntryError(loc, "invalid", f"should be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
     """Where an entry's weights live on the Hub (a repo in the zoo checkpoint layout)."""
 
-    model_config = ConfigDict(extra="forbid")
     repo: str
     revision: str = "main"
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        _str(self.repo, ("weights", "repo"))
+        _str(self.revision, ("weights", "revision"))
+        if self.sha256 is not None and not (isinstance(self.sha256, str) and _SHA256.match(self.sha256)):
+            raise EntryError(("weights", "sha256"), "invalid",
+                             f"should be 64 lowercase hex digits (quote it in YAML), got {self.sha256!r}")
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> WeightsSpec:
+        if isinstance(raw, WeightsSpec):
+            return raw
+        if not isinstance(raw, dict):
+            raise EntryError(("weights",), "invalid", f"should be a mapping with repo, revision, sha256, got {raw!r}")
+        _check_keys(cls, raw, ("weights",))
+        return cls(**raw)
 
 
-class ModelEntry(BaseModel):
-    """One named model of the catalogue."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class ModelEntry:
+    """One named model of the catalogue. Constructing one validates and normalises every field (lists become
+    tuples); an invalid field raises :class:`EntryError`."""
 
     name: str
     architecture: str
-    description: str = ""
-    config: dict[str, Any] = Field(default_factory=dict)
-    num_classes: int = Field(gt=0)
-    in_chans: int = Field(default=3, gt=0)
+    num_classes: int
     input_size: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    interpolation: Literal["nearest", "bilinear", "bicubic"] = "bilinear"
-    crop_pct: float = Field(default=1.0, gt=0, le=1)
-    crop_mode: Literal["center", "squash"] = "center"
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    in_chans: int = 3
+    interpolation: str = "bilinear"  # one of INTERPOLATIONS
+    crop_pct: float = 1.0
+    crop_mode: str = "center"  # one of CROP_MODES
     license: str = "apache-2.0"
     plugin: str | None = None
     aliases: tuple[str, ...] = ()
     weights: WeightsSpec | None = None
     source: str = ""  # "file:line", filled in by the loader
 
-    @field_validator("input_size")
-    @classmethod
-    def _positive_size(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if min(v) <= 0:
-            raise ValueError("input_size must be two positive integers [height, width]")
-        return v
+    def __post_init__(self) -> None:
+        def put(name: str, value: Any) -> None:
+            object.__setattr__(self, name, value)
 
-    @field_validator("std")
-    @classmethod
-    def _positive_std(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if any(s <= 0 for s in v):
-            raise ValueError("std values must be positive")
-        return v
-
-    def model_post_init(self, __context: Any) -> None:
+        for name in ("name", "architecture", "description", "license", "source"):
+            _str(getattr(self, name), (name,))
+        _str(self.plugin, ("plugin",), optional=True)
+        if not isinstance(self.config, dict):
+            raise EntryError(("config",), "invalid", f"should be a mapping of builder arguments, got {self.config!r}")
+        put("num_classes", _int(self.num_classes, ("num_classes",)))
+        put("in_chans", _int(self.in_chans, ("in_chans",)))
+        size = _seq(self.input_size, ("input_size",))
+        if len(size) != 2:
+            raise EntryError(("input_size",), "invalid", f"should be [height, width], got {self.input_size!r}")
+        try:
+            put("input_size", tuple(_int(v, ("input_size", i)) for i, v in enumerate(size)))
+        except EntryError:
+            raise EntryError(("input_size",), "invalid", "input_size must be two positive integers [height, "
+                             f"width], got {self.input_size!r}") from None
+        put("mean", tuple(_float(v, ("mean", i)) for i, v in enumerate(_seq(self.mean, ("mean",)))))
+        put("std", tuple(_float(v, ("std", i)) for i, v in enumerate(_seq(self.std, ("std",)))))
+        if any(s <= 0 for s in self.std):
+            raise EntryError(("std",), "invalid", "std values must be positive")
         if len(self.mean) != len(self.std):
-            raise ValueError("mean and std must have the same length")
+            raise EntryError(("std",), "invalid", "mean and std must have the same length")
+        _choice(self.interpolation, ("interpolation",), INTERPOLATIONS)
+        _choice(self.crop_mode, ("crop_mode",), CROP_MODES)
+        put("crop_pct", _float(self.crop_pct, ("crop_pct",)))
+        if not 0 < self.crop_pct <= 1:
+            raise EntryError(("crop_pct",), "invalid", f"should be in (0, 1], got {self.crop_pct}")
+        put("aliases", tuple(_str(a, ("aliases", i)) for i, a in enumerate(_seq(self.aliases, ("aliases",)))))
+        if self.weights is not None:
+            put("weights", WeightsSpec.from_dict(self.weights))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], **fixed: Any) -> ModelEntry:
+        """An entry from a mapping of fields (plus ``fixed`` ones such as name and source); unknown or missing
+        fields raise :class:`EntryError`."""
+        data = {**raw, **fixed}
+        _check_keys(cls, data, ())
+        return cls(**data)
+
+    def replace(self, **update: Any) -> ModelEntry:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **update)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as JSON-ready values (tuples as lists)."""
+        def plain(value: Any) -> Any:
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        return plain(asdict(self))
 
 
-class _LineLoader(yaml.SafeLoader):
+def field_names(cls: type) -> list[str]:
+    """The fields of :class:`ModelEntry` or :class:`WeightsSpec`, in order."""
+    return [f.name for f in fields(cls)]
+
+
+def _check_keys(cls: type, data: dict[str, Any], prefix: tuple[Any, ...]) -> None:
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise EntryError((*prefix, key), "unknown", f"unknown field {key!r}")
+    for name, f in known.items():
+        if name not in data and f.default is MISSING and f.default_factory is MISSING:
+            dotted = ".".join(str(p) for p in (*prefix, name))
+            raise EntryError((*prefix, name), "missing", f"missing required field {dotted!r}")
+
+
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when PyYAML has it
     """A YAML loader that rejects duplicate keys and keeps each node's line."""
 
 
@@ -140,20 +263,17 @@ def load_file(path: str | Path) -> list[ModelEntry]:
         if not isinstance(raw, dict):
             raise RegistryError(f"{path}:{line}: model {name!r}: an entry is a mapping of fields")
         try:
-            entries.append(ModelEntry(name=str(name), source=f"{path}:{line}", **raw))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = [p for p in err["loc"]]
-            field = ".".join(str(p) for p in loc) or "entry"
-            if err["type"] == "missing":
-                at, reason = line, f"missing required field {field!r}"
-            elif err["type"] == "extra_forbidden":
-                at, reason = _line_of(entry_node, loc), f"unknown field {field!r}"
+            entries.append(ModelEntry.from_dict(raw, name=str(name), source=f"{path}:{line}"))
+        except EntryError as exc:
+            loc = tuple(exc.loc)
+            dotted = ".".join(str(p) for p in loc)
+            if exc.kind == "missing":
+                at, reason = (line if len(loc) == 1 else _line_of(entry_node, loc[:-1])), str(exc)
+            elif exc.kind == "unknown":
+                at, reason = _line_of(entry_node, loc), str(exc)
             else:
-                at, reason = _line_of(entry_node, loc), f"field {field!r}: {err['msg']}"
+                at, reason = _line_of(entry_node, loc), f"field {dotted!r}: {exc}"
             raise RegistryError(f"{path}:{at}: model {name!r}: {reason}") from None
-        except TypeError as exc:
-            raise RegistryError(f"{path}:{line}: model {name!r}: {exc}") from None
     return entries
 
 
