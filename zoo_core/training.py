@@ -175,6 +175,20 @@ def batch_predictor(model: Any):
     return _train_backend(model).predictor(model)
 
 
+@contextlib.contextmanager
+def _inference_mode(model: Any):
+    """A torch model in eval mode for the block, its train/eval state restored after (Keras: nothing to do)."""
+    was_training = getattr(model, "training", None)
+    if was_training is True and callable(getattr(model, "eval", None)):
+        model.eval()
+        try:
+            yield
+        finally:
+            model.train(True)
+    else:
+        yield
+
+
 def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
     """Logits for every image of a split (preprocessed for the model), in inference mode."""
     from .data import Preprocess, prepare
@@ -184,10 +198,11 @@ def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
     predict = batch_predictor(model)
     x_all = prepare(split, pre)
     out = []
-    for start in range(0, len(split), batch_size):
-        stop = start + batch_size
-        x = x_all[start:stop] if x_all is not None else pre.batch(split.images[start:stop])
-        out.append(predict(x.transpose(0, 3, 1, 2) if nchw else x))
+    with _inference_mode(model):  # once for the split, not per batch
+        for start in range(0, len(split), batch_size):
+            stop = start + batch_size
+            x = x_all[start:stop] if x_all is not None else pre.batch(split.images[start:stop])
+            out.append(predict(x.transpose(0, 3, 1, 2) if nchw else x))
     if not out:
         raise ZooError(f"the {split.name} split is empty; there is nothing to predict")
     return np.concatenate(out)
