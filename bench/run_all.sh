@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 ZOO="${ZOO:-.venv/bin/zoo}"
 exec "$ZOO" bench simplecnn,resnet18,efficientnet_b0,vit_tiny \
   --frameworks torch,tf --batch 32,128 --data mnist5k --limit 512 --input-size 32 \
-  --epochs 3 --warmup 1 --rounds 2 --startup-repeats 5 --out bench/results "$@"
+  --epochs 2 --warmup 1 --rounds 2 --startup-repeats 5 --out bench/results "$@"

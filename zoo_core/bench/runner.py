@@ -49,7 +49,10 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     tasks = [(m, b, fw) for m in cfg.models for b in cfg.batches for fw in cfg.frameworks]
     peak_measured: set[str] = set()  # the matmul peak is the device's: measured in one worker per framework
     for k, (model, batch, fw) in enumerate(tasks, 1):
-        if model not in results["flops"] and is_installed("torch"):
+        # FLOPs are counted on the PyTorch model: inside the first torch worker of the model when torch is
+        # benchmarked, else in a process of their own
+        count_here = fw == "torch" and model not in results["flops"]
+        if model not in results["flops"] and "torch" not in cfg.frameworks and is_installed("torch"):
             try:
                 results["flops"][model] = run_task({"kind": "flops", "model": model, "input_size": cfg.input_size},
                                                    cfg.timeout)
@@ -58,8 +61,12 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
                 results["errors"].append({"task": f"flops {model}", "error": str(exc)})
         log(f"[{k}/{len(tasks)}] {model} {fw} batch {batch}")
         try:
-            task = {**_task(cfg, model, fw, batch), "matmul": fw not in peak_measured}
-            row = {"model": model, "framework": fw, "batch": batch, **run_task(task, cfg.timeout)}
+            task = {**_task(cfg, model, fw, batch), "matmul": fw not in peak_measured, "flops": count_here}
+            t0 = time.perf_counter()
+            row = {"model": model, "framework": fw, "batch": batch, **run_task(task, cfg.timeout),
+                   "wall_s": time.perf_counter() - t0}
+            if "flops" in row:
+                results["flops"][model] = row.pop("flops")
         except BenchError as exc:
             results["errors"].append({"task": f"{model} {fw} batch {batch}", "error": str(exc)})
             log(f"  failed: {exc}")

@@ -33,13 +33,19 @@ def run_model(task: dict[str, Any]) -> dict[str, Any]:
     x_nhwc, _ = as_arrays(data.train, Preprocess.for_model(model))
     backends.of(model).seed(task["seed"])
     result: dict[str, Any] = {"startup": ttfp}
+    phases = {"data_s": data_s, "first_prediction_s": ttfp["ttfp_s"]}
+    t0 = time.perf_counter()
     plain = None
     if task["overhead"]:
         plain = overhead.plain_side(model, fw, x_nhwc, np.asarray(data.train.labels, np.int64), task["batch"],
                                     task["lr"], task["seed"])
     result["train"] = train.measure(model, data, fw, task["batch"], task["epochs"], task["warmup"], task["lr"],
                                     task["seed"], between=plain.epoch if plain else None)
+    phases["train_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     result["inference"] = inference.measure(model, x_nhwc, task["batch"], task["latency_reps"])
+    phases["latency_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     if plain is not None:
         plain_epochs = result["train"].pop("between_seconds")
         infer = overhead.measure_inference(model, plain, data.train, task["batch"], task["rounds"])
@@ -48,8 +54,14 @@ def run_model(task: dict[str, Any]) -> dict[str, Any]:
             **infer, "raw": {"train": {"zoo": result["train"]["epoch_seconds"], "plain": plain_epochs},
                              "inference": infer.pop("inference_raw")},
         }
+    phases["overhead_inference_s"] = time.perf_counter() - t0 if plain is not None else 0.0
+    t0 = time.perf_counter()
     if task.get("matmul", True):  # the device's peak: once per framework is enough
         result["matmul"] = flops.matmul_peak(fw)
+    if task.get("flops"):
+        result["flops"] = flops.count(task["model"], task["input_size"])
+    phases["flops_s"] = time.perf_counter() - t0
+    result["phases"] = phases  # where the worker's time went
     result["threads"] = _threads(fw)
     return result
 
