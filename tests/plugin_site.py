@@ -18,7 +18,10 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 
 def install_source(project: Path, site: Path) -> Path:

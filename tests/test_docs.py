@@ -72,9 +72,7 @@ def _env(tmp: Path, hub_url: str) -> dict[str, str]:
 
 
 # Pages whose examples cannot run here yet, with the reason; shown as skipped, so the gap stays visible.
-NOT_RUN_YET = {
-    "benchmarks.md": "its example is a real benchmark (minutes of CPU): mark it no-run, or give it a tiny run",
-}
+NOT_RUN_YET: dict[str, str] = {}  # page name -> why its blocks cannot run yet (skipped, with the reason)
 
 
 def _pages() -> list:

