@@ -74,3 +74,14 @@ def test_bad_settings_are_one_line_errors(args, message, tmp_path):
     assert proc.stderr.startswith("zoo: error:") and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_overhead_verdict_separates_slow_from_noisy():
+    from zoo_core.bench.report import overhead_verdict, verdict
+
+    assert verdict(0.99, 0.01) == "yes"
+    assert verdict(0.95, 0.10) == "within noise"  # 5 % slower, but repeated timings spread 10 %
+    assert verdict(0.80, 0.05) == "no"
+    assert verdict(0.90, float("nan")) == "no"  # one timing: no spread to hide in
+    row = {"train_ratio": 1.02, "train_noise": 0.05, "inference_ratio": 0.90, "inference_noise": 0.04}
+    assert overhead_verdict(row) == "no"

@@ -46,7 +46,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     _bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import BenchConfig, run
-    from ..bench.report import RATIO_TARGET
+    from ..bench.report import RATIO_TARGET, overhead_verdict
 
     cfg = BenchConfig(models=args.models, frameworks=args.frameworks, batches=args.batch, data=args.data,
                       limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
@@ -62,8 +62,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                                                   r["overhead"]["inference_ratio"]) < RATIO_TARGET]
     for r in slow:
         o = r["overhead"]
-        print(f"overhead: {r['model']} {r['framework']} batch {r['batch']}: train ratio {o['train_ratio']:.3f}, "
-              f"inference ratio {o['inference_ratio']:.3f} (target >= {RATIO_TARGET})")
+        print(f"overhead: {r['model']} {r['framework']} batch {r['batch']}: train ratio {o['train_ratio']:.3f} "
+              f"(noise ±{100 * o['train_noise']:.0f} %), inference ratio {o['inference_ratio']:.3f} (noise "
+              f"±{100 * o['inference_noise']:.0f} %), target >= {RATIO_TARGET}: {overhead_verdict(o)}")
     for e in results["errors"]:
         print(f"zoo: error: {e['task']}: {e['error']}")
     return 1 if results["errors"] else 0
