@@ -451,14 +451,35 @@ class TorchSplitDataset:
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, i: int):
-        import torch
-
+    def _image(self, i: int) -> np.ndarray:
+        """Image ``i`` preprocessed (and augmented), HWC float32."""
         x = self.x[i] if self.x is not None else self.pre(self.split.image(i))
         if self.augment is not None:
             x = augment_image(self.augment, self.pre, x, self.seed, self.epoch, i)
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
-        return t, int(self.split.labels[i])
+        return x
+
+    def __getitem__(self, i: int):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self._image(i).transpose(2, 0, 1))), int(self.split.labels[i])
+
+    def __getitems__(self, indices: list[int]):
+        """A whole batch at once (the DataLoader calls this instead of one ``__getitem__`` per image, then
+        :func:`batch_as_is`): one gather from the split in memory instead of a Python call and a collate per
+        image, which cost ~5 % of a small model's step."""
+        import torch
+
+        if self.x is not None and self.augment is None:
+            hwc = self.x[indices]
+        else:
+            hwc = np.stack([self._image(i) for i in indices])
+        x = torch.from_numpy(np.ascontiguousarray(hwc.transpose(0, 3, 1, 2)))
+        return x, torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))
+
+
+def batch_as_is(batch: Any) -> Any:
+    """The DataLoader's collate_fn for :meth:`TorchSplitDataset.__getitems__`, which returns finished batches."""
+    return batch
 
 
 def augment_image(aug: Augment, pre: Preprocess, x: np.ndarray, seed: int, epoch: int, index: int) -> np.ndarray:
@@ -484,6 +505,7 @@ def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle
     return torch.utils.data.DataLoader(
         torch_dataset(split, pre, augment, seed, epoch), batch_size=batch_size, shuffle=shuffle,
         num_workers=num_workers, pin_memory=str(device).startswith("cuda"), generator=gen, persistent_workers=False,
+        collate_fn=batch_as_is,
     )
 
 
