@@ -2,7 +2,8 @@
 # Reproduces docs/benchmarks.md: the four built-in architectures at small inputs, both frameworks, batch 32 and 128,
 # on this machine's CPU (under 10 minutes on an idle 2-core machine). Results: bench/results/{results.json,
 # results.md,throughput.png}. Extra arguments are passed to `zoo bench`: e.g. --threads 1 on a shared machine
-# (docs/benchmarks.md was measured so), --limit 1024, --input-size 64.
+# (docs/benchmarks.md was measured without it, on an otherwise idle machine), --epochs 8 --rounds 4 for
+# tighter overhead ratios (about 25 minutes), --limit 1024, --input-size 64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ZOO="${ZOO:-.venv/bin/zoo}"
