@@ -144,7 +144,6 @@ class Trainer:
     own seed. The state file holds every model variable (incl. dropout seed state) and the optimizer's."""
 
     def __init__(self, model, data, pre, cfg):
-
         tf = import_tensorflow()
         keras = import_keras()
         self.tf, self.keras = tf, keras
@@ -204,9 +203,13 @@ class Trainer:
             self._base = tf_dataset(self.data.train, self.pre, None, shuffle=False, augment=False, cache=True)
         return self._base
 
+    def _epoch_seed(self, epoch: int) -> int:
+        """The seed of one epoch's shuffle and augmentation, from (seed, epoch)."""
+        return self.cfg.seed * 100003 + epoch
+
     def _order(self, epoch: int) -> np.ndarray:
-        """The epoch's shuffle: a permutation of the training split seeded by (seed, epoch)."""
-        return np.random.default_rng(self.cfg.seed * 100003 + epoch).permutation(len(self.data.train))
+        """The epoch's shuffle: a permutation of the training split seeded by :meth:`_epoch_seed`."""
+        return np.random.default_rng(self._epoch_seed(epoch)).permutation(len(self.data.train))
 
     def _epoch_data(self, epoch: int):
         """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
@@ -217,7 +220,7 @@ class Trainer:
         tf, cfg = self.tf, self.cfg
         ds = self.base
         if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
-            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=cfg.seed * 100003 + epoch, epoch=epoch)
+            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=self._epoch_seed(epoch), epoch=epoch)
         order = tf.constant(self._order(epoch))
         # the whole split as one element, reordered: the memory of a full-size shuffle buffer, an exact order
         ds = ds.batch(len(self.data.train)).map(lambda x, y: (tf.gather(x, order), tf.gather(y, order))).unbatch()

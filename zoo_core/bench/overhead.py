@@ -82,8 +82,8 @@ class PlainTorch:
 class PlainKeras:
     """``model.compile`` once + ``model.fit(epochs=1)`` per call on in-memory numpy arrays (NHWC)."""
 
-    def __init__(self, model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: float, seed: int):
-        self.model, self.x, self.y, self.batch, self.lr, self.seed = model, x, y, batch, lr, seed
+    def __init__(self, model: Any, x: np.ndarray, y: np.ndarray, batch: int, lr: float):
+        self.model, self.x, self.y, self.batch, self.lr = model, x, y, batch, lr
         self.compiled = False
 
     def epoch(self) -> float:
@@ -135,7 +135,7 @@ def plain_side(model: Any, framework: str, x_nhwc: np.ndarray, y: np.ndarray, ba
         x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))).clone(
             memory_format=torch.contiguous_format)
         return PlainTorch(model, x, torch.from_numpy(y), batch, lr, seed)
-    return PlainKeras(model, x_nhwc, y, batch, lr, seed)
+    return PlainKeras(model, x_nhwc, y, batch, lr)  # unseeded: TF's global seed is the zoo's (see epoch())
 
 
 def training_summary(zoo_epochs: list[float], plain_epochs: list[float], warmup: int) -> dict[str, Any]:
