@@ -72,14 +72,19 @@ def test_sigkilled_run_resumes_to_the_same_weights(framework, tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+@pytest.mark.parametrize(("signum", "code", "said"), [(signal.SIGINT, 130, "zoo: interrupted"),
+                                                      (signal.SIGTERM, 143, "zoo: terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_interrupt_saves_and_exits_cleanly(signum, code, said, tmp_path):
+    """Ctrl-C, and SIGTERM (kill, a scheduler's preemption), save the weights of the unfinished epoch and exit
+    with the shell's code for the signal; the run resumes from its last complete epoch."""
     run = tmp_path / "run"
     proc = _popen_zoo("train", "simplecnn", *TRAIN, "--epochs", "30", "--framework", "torch", "--out", str(run))
     _wait_for_epoch(proc, run, 1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert "Traceback" not in err
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err and said in err
     assert "interrupted during epoch" in err and "--resume" in err
     assert (run / "interrupted" / "model.safetensors").is_file()
     saved = _epochs_done(run)

@@ -1,10 +1,10 @@
-"""What a plugin registers: an architecture with a builder per framework, its stages and weight adapters."""
+"""What a plugin registers: an architecture with a builder per framework and its stages."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Union
 
 from .frameworks import canonical_framework
@@ -50,9 +50,6 @@ class Architecture:
       keras.Model. Use ``"module:function"`` strings so that frameworks are imported only when a model is built.
     - ``stages``: ordered stage names, input to output; the last one is the head (never frozen by ``until``).
     - ``stage_patterns``: stage -> fnmatch patterns of the canonical parameter names that belong to it.
-    - ``adapters``: optional framework -> object with ``to_canonical(model)`` and ``from_canonical(model, tensors)``
-      for weights whose framework layout is not the generic one (the backends' defaults cover torch modules and
-      Keras layers named after torch module paths).
     - ``timm``: optional callable(BuildSpec) -> ``{"architecture": timm name, "model_args": {...}}`` (or None) when
       the torch model is a timm model, so checkpoints carry the keys ``timm.create_model("local-dir:...")`` reads.
     """
@@ -61,15 +58,12 @@ class Architecture:
     builders: Mapping[str, Target]
     stages: tuple[str, ...]
     stage_patterns: Mapping[str, tuple[str, ...]]
-    adapters: Mapping[str, Target] = field(default_factory=dict)
     description: str = ""
     timm: Target | None = None
 
     def __post_init__(self) -> None:
         builders = {canonical_framework(k): v for k, v in self.builders.items()}
-        adapters = {canonical_framework(k): v for k, v in self.adapters.items()}
         object.__setattr__(self, "builders", builders)
-        object.__setattr__(self, "adapters", adapters)
         object.__setattr__(self, "stages", tuple(self.stages))
         patterns = {k: tuple(v) for k, v in self.stage_patterns.items()}
         object.__setattr__(self, "stage_patterns", patterns)

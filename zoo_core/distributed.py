@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ZooError
+from .errors import Terminated, ZooError
 
 log = logging.getLogger("zoo.distributed")
 
@@ -215,7 +215,10 @@ def launch(nproc: int, argv: Sequence[str], out: str | os.PathLike | None = None
     proc = subprocess.Popen(cmd, env=env)
     try:
         code = proc.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached torchrun too (same process group): let it stop its workers
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):  # SIGTERM came to this process alone: pass it on; torchrun forwards it
+            proc.terminate()  # to its workers, which save their interrupted state as on Ctrl-C
+        # Ctrl-C reached torchrun too (same process group): let it stop its workers
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

@@ -38,3 +38,8 @@ class CheckpointError(ZooError, ValueError):
 
 class StageError(ZooError, ValueError):
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received by the ``zoo`` command (a scheduler's preemption, ``kill``, torchrun stopping its
+    workers), raised like Ctrl-C so that work in progress is saved the same way; the command exits with 143."""

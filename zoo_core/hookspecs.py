@@ -20,7 +20,7 @@ hookimpl = pluggy.HookimplMarker("zoo")
 def register_architectures(register: Callable) -> None:
     """Register architectures by calling ``register(zoo_core.Architecture(...))`` once per architecture.
 
-    An architecture carries, per framework, a builder and a weight adapter, plus its ordered stage names and the
+    An architecture carries a builder per framework, its ordered stage names and the
     canonical parameter-name patterns of each stage (used by ``freeze``).
     """
 

@@ -517,7 +517,8 @@ def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:
                or not np.array_equal(after[k], before[k])]
     if changed or set(after) != set(before):
         raise ContractError(f"save then load in {fw} changed tensors {changed[:5]} (or the key set): "
-                            "the architecture's canonical weights must round-trip; check its adapters")
+                            "the architecture's canonical weights must round-trip; check its Keras layer names "
+                            "and zoo_bindings()")
     a = be.predict(model, to_layout(batch, fw))
     b = be.predict(loaded, to_layout(batch, fw))
     if not np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True):

@@ -302,6 +302,9 @@ def _save_fig(fig: Any, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- training
 
 
+SHUFFLE_SEED_STRIDE, RNG_SEED_STRIDE = 100003, 1000003  # primes: (seed, epoch) pairs do not collide in practice
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 3
@@ -325,6 +328,15 @@ class TrainConfig:
         if self.weight_decay is not None:
             return float(self.weight_decay)
         return 0.01 if self.optimizer == "adamw" else 0.0
+
+    def shuffle_seed(self, epoch: int) -> int:
+        """The seed of an epoch's shuffle order and augmentation draws (both backends, every rank)."""
+        return self.seed * SHUFFLE_SEED_STRIDE + epoch
+
+    def rng_seed(self, epoch: int) -> int:
+        """The seed the framework's global generators (dropout, stochastic depth) are reset to at an epoch's
+        start, so a resumed run repeats what an uninterrupted one does."""
+        return self.seed * RNG_SEED_STRIDE + epoch
 
 
 def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -383,18 +395,22 @@ def seed_everything(seed: int, framework: str) -> None:
 
 @contextlib.contextmanager
 def _interrupts_deferred():
-    """Hold SIGINT (Ctrl-C) until the block ends, so an epoch's files are written completely; then raise it."""
+    """Hold SIGINT (Ctrl-C) and SIGTERM (torchrun stopping its workers, a scheduler preempting the job) until
+    the block ends, so an epoch's files are written completely; then deliver them to the handlers they had
+    (SIGINT raises KeyboardInterrupt)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    received: list[int] = []
+    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None]
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    for signum in dict.fromkeys(received):
+        signal.raise_signal(signum)
 
 
 def _state_path(out: Path, framework: str) -> Path:

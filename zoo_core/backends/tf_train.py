@@ -203,13 +203,9 @@ class Trainer:
             self._base = tf_dataset(self.data.train, self.pre, None, shuffle=False, augment=False, cache=True)
         return self._base
 
-    def _epoch_seed(self, epoch: int) -> int:
-        """The seed of one epoch's shuffle and augmentation, from (seed, epoch)."""
-        return self.cfg.seed * 100003 + epoch
-
     def _order(self, epoch: int) -> np.ndarray:
-        """The epoch's shuffle: a permutation of the training split seeded by :meth:`_epoch_seed`."""
-        return np.random.default_rng(self._epoch_seed(epoch)).permutation(len(self.data.train))
+        """The epoch's shuffle: a permutation of the training split seeded by ``cfg.shuffle_seed``."""
+        return np.random.default_rng(self.cfg.shuffle_seed(epoch)).permutation(len(self.data.train))
 
     def _epoch_data(self, epoch: int):
         """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
@@ -220,7 +216,7 @@ class Trainer:
         tf, cfg = self.tf, self.cfg
         ds = self.base
         if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
-            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=self._epoch_seed(epoch), epoch=epoch)
+            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=cfg.shuffle_seed(epoch), epoch=epoch)
         order = tf.constant(self._order(epoch))
         # the whole split as one element, reordered: the memory of a full-size shuffle buffer, an exact order
         ds = ds.batch(len(self.data.train)).map(lambda x, y: (tf.gather(x, order), tf.gather(y, order))).unbatch()
@@ -248,7 +244,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        _reseed(self.tf, cfg.seed * 1000003, epoch)
+        _reseed(self.tf, cfg.rng_seed(0), epoch)
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         # (loss, correct, n) of steps not yet read back: read for the progress bar at most every POSTFIX_SECONDS
         # and at the end, so a GPU is not made to wait for the host after every step

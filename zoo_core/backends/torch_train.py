@@ -138,19 +138,19 @@ class Trainer:
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self._loader = lambda epoch: torch_loader(
             data.train, pre, cfg.batch_size, shuffle=True, augment=cfg.augment, num_workers=cfg.num_workers,
-            seed=cfg.seed * 100003 + epoch, device=str(self.device), epoch=epoch)
+            seed=cfg.shuffle_seed(epoch), device=str(self.device), epoch=epoch)
         self.net = model  # what forward/backward runs through: the DDP wrapper when distributed
         if self.dist:
             self.net = self.dist.wrap(model)
             single = self._loader
-            self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.seed * 100003, epoch)
+            self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.shuffle_seed(0), epoch)
         self.steps_per_epoch = len(self._loader(0))
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
         from tqdm.auto import tqdm
 
         cfg, model = self.cfg, self.model
-        torch.manual_seed(cfg.seed * 1000003 + epoch)
+        torch.manual_seed(cfg.rng_seed(epoch))
         model.train()
         loader = self._loader(epoch)
         # loss and accuracy are summed on the device and read back only for the progress bar (at most every

@@ -7,10 +7,12 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
-from ..errors import ZooError
+from ..errors import Terminated, ZooError
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -65,12 +67,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _raise_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("zoo: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _raise_on_sigterm():
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread, so a training run saves its
+    interrupted weights as on Ctrl-C instead of dying mid-epoch; returns the previous handler."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return None
+    return signal.signal(signal.SIGTERM, _terminated)
 
