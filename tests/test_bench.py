@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import run_zoo
 from zoo_core.bench.common import median, percentile
-from zoo_core.bench.overhead import spread
+from zoo_core.bench.overhead import spread, training_summary
 
 
 def test_statistics():
@@ -17,6 +17,20 @@ def test_statistics():
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 95) == pytest.approx(4.8)
     assert percentile([7.0], 50) == 7.0
     assert spread([1.0, 1.0, 1.0]) == 0.0
+
+
+def test_overhead_ratio_pairs_adjacent_epochs():
+    """The machine slowing down mid-run (here from the third plain epoch on) is not read as zoo overhead: each
+    zoo epoch is compared with the plain epoch that ran right after it."""
+    zoo = [9.0, 1.0, 1.0, 1.0, 2.0, 2.0]  # the first is the warm-up (tracing), left out of the ratio
+    plain = [5.0, 1.0, 1.0, 2.0, 2.0, 2.0]
+    summary = training_summary(zoo, plain, warmup=1)
+    assert summary["train_ratio"] == 1.0  # the ratio of the medians would say 2.0
+    assert summary["train_epoch_seconds"] == {"zoo": 1.0, "plain": 2.0}
+    assert summary["train_first_epoch_ratio"] == pytest.approx(5 / 9)
+    assert summary["train_noise"] == 0.0  # pair ratios 1, 1, 2, 1, 1: the odd one is outside the quartiles
+    with pytest.raises(ValueError, match="more epochs than warm-up"):
+        training_summary([1.0], [1.0], warmup=1)
 
 
 def _positive(value) -> bool:

@@ -150,6 +150,27 @@ def test_pipelines_give_identical_numbers():
         torch_loader(builtin("digits", split=(1.0, 0.0, 0.0)).val, pre)
 
 
+@pytest.mark.parametrize("augment", [False, "flip"], ids=["plain", "augmented"])
+def test_torch_batches_have_standard_nchw_strides(augment):
+    """With one channel, a transposed NHWC batch counts as contiguous for numpy but keeps channels-last strides,
+    which make torch pick other convolution kernels than for the NCHW batches of an ordinary loader."""
+    import torch  # noqa: F401  (torch before TensorFlow)
+
+    from zoo_core.data import prepare, torch_loader
+
+    ds = builtin("digits", limit=50, split=(0.6, 0.2, 0.2))
+    pre = Preprocess((16, 16), 1, (0.1307,), (0.3081,))
+    x, _ = next(iter(torch_loader(ds.train, pre, batch_size=8, shuffle=True, augment=augment)))
+    assert x.stride() == (256, 256, 16, 1) and x.is_contiguous()
+    single, _ = torch_loader(ds.train, pre, augment=augment).dataset[0]
+    assert single.stride() == (256, 16, 1)
+    whole = prepare(ds.train, pre, "NCHW")
+    assert whole.strides == (1024, 1024, 64, 4)
+    np.testing.assert_array_equal(whole, prepare(ds.train, pre).transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="layout"):
+        prepare(ds.train, pre, "CHWN")
+
+
 def test_file_split_pipelines_match(folder):
     import torch  # noqa: F401  (torch before TensorFlow)
 

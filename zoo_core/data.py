@@ -409,17 +409,31 @@ class Preprocess:
 _CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def prepare(split: Split, pre: Preprocess) -> np.ndarray | None:
-    """The whole split preprocessed (float32 NHWC) when its images are in memory (cached); None for file splits."""
+def prepare(split: Split, pre: Preprocess, layout: str = "NHWC") -> np.ndarray | None:
+    """The whole split preprocessed, float32, in ``layout`` ("NHWC" or "NCHW", C-contiguous with the layout's
+    standard strides), when its images are in memory (cached per layout); None for file splits. A torch model's
+    batches are then slices or gathers of one NCHW array, as in a plain loop over an in-memory tensor, instead of
+    a transposing copy per batch."""
     if not split.in_memory:
         return None
-    key = (id(split.images), len(split), pre)
+    key = (id(split.images), len(split), pre, layout)
     hit = _CACHE.get(key)
     if hit is None or hit[0] is not split.images:  # the cache holds the source array, so its id stays unique
         if len(_CACHE) >= 8:
             _CACHE.clear()
-        hit = _CACHE[key] = (split.images, pre.batch(split.images))
+        hit = _CACHE[key] = (split.images, to_layout(pre.batch(split.images), layout))
     return hit[1]
+
+
+def to_layout(x_nhwc: np.ndarray, layout: str) -> np.ndarray:
+    """An NHWC batch in ``layout``, with standard strides: ``copy()`` rather than ``ascontiguousarray``, which
+    keeps a one-channel transpose as it is (numpy counts it contiguous), and torch reads those strides as
+    channels-last and picks other kernels than for an ordinary NCHW batch."""
+    if layout == "NHWC":
+        return x_nhwc
+    if layout != "NCHW":
+        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+    return x_nhwc.transpose(0, 3, 1, 2).copy()
 
 
 def as_arrays(split: Split, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
@@ -446,35 +460,34 @@ class TorchSplitDataset:
     def __init__(self, split: Split, pre: Preprocess, augment: Any = None, seed: int = 0, epoch: int = 0):
         self.split, self.pre, self.augment = split, pre, Augment.parse(augment)
         self.seed, self.epoch = int(seed), int(epoch)
-        self.x = prepare(split, pre)
+        self.x = prepare(split, pre, "NCHW")
 
     def __len__(self) -> int:
         return len(self.split)
 
     def _image(self, i: int) -> np.ndarray:
-        """Image ``i`` preprocessed (and augmented), HWC float32."""
-        x = self.x[i] if self.x is not None else self.pre(self.split.image(i))
-        if self.augment is not None:
-            x = augment_image(self.augment, self.pre, x, self.seed, self.epoch, i)
-        return x
+        """Image ``i`` preprocessed and augmented, HWC float32 (the augmentation works on HWC)."""
+        x = self.x[i].transpose(1, 2, 0) if self.x is not None else self.pre(self.split.image(i))
+        return augment_image(self.augment, self.pre, x, self.seed, self.epoch, i) if self.augment is not None else x
 
     def __getitem__(self, i: int):
         import torch
 
-        return torch.from_numpy(np.ascontiguousarray(self._image(i).transpose(2, 0, 1))), int(self.split.labels[i])
+        plain = self.x is not None and self.augment is None
+        chw = self.x[i] if plain else self._image(i).transpose(2, 0, 1).copy()  # copy(): standard strides
+        return torch.from_numpy(chw), int(self.split.labels[i])
 
     def __getitems__(self, indices: list[int]):
         """A whole batch at once (the DataLoader calls this instead of one ``__getitem__`` per image, then
-        :func:`batch_as_is`): one gather from the split in memory instead of a Python call and a collate per
+        :func:`batch_as_is`): one gather from the NCHW split in memory instead of a Python call and a collate per
         image, which cost ~5 % of a small model's step."""
         import torch
 
         if self.x is not None and self.augment is None:
-            hwc = self.x[indices]
+            nchw = self.x[indices]
         else:
-            hwc = np.stack([self._image(i) for i in indices])
-        x = torch.from_numpy(np.ascontiguousarray(hwc.transpose(0, 3, 1, 2)))
-        return x, torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))
+            nchw = to_layout(np.stack([self._image(i) for i in indices]), "NCHW")
+        return torch.from_numpy(nchw), torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))
 
 
 def batch_as_is(batch: Any) -> Any:

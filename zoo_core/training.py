@@ -191,18 +191,18 @@ def _inference_mode(model: Any):
 
 def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
     """Logits for every image of a split (preprocessed for the model), in inference mode."""
-    from .data import Preprocess, prepare
+    from .data import Preprocess, prepare, to_layout
 
     pre = Preprocess.for_model(model)
-    nchw = backends.of(model).input_layout() == "NCHW"
+    layout = backends.of(model).input_layout()
     predict = batch_predictor(model)
-    x_all = prepare(split, pre)
+    x_all = prepare(split, pre, layout)  # in memory: every batch is a slice, already in the model's layout
     out = []
     with _inference_mode(model):  # once for the split, not per batch
         for start in range(0, len(split), batch_size):
             stop = start + batch_size
-            x = x_all[start:stop] if x_all is not None else pre.batch(split.images[start:stop])
-            out.append(predict(x.transpose(0, 3, 1, 2) if nchw else x))
+            x = x_all[start:stop] if x_all is not None else to_layout(pre.batch(split.images[start:stop]), layout)
+            out.append(predict(x))
     if not out:
         raise ZooError(f"the {split.name} split is empty; there is nothing to predict")
     return np.concatenate(out)

@@ -51,12 +51,20 @@ def parameters(model) -> list[tuple[str, int, bool]]:
     return [(n, int(p.numel()), bool(p.requires_grad)) for n, p in model.named_parameters()]
 
 
-def predictor(model) -> Callable[[Any], Any]:
-    """Logits (numpy) for NCHW float batches (numpy), in eval mode under ``torch.inference_mode``, on the model's
-    device; the model's train/eval mode is restored after each batch. Input made contiguous NCHW (a transposed
-    NHWC view would otherwise run the convolutions in channels-last layout)."""
+def _standard_strides(x: Any) -> Any:
+    """``x`` as float32 with C-order strides, copied only when it has other strides: a transposed NHWC view, even
+    one numpy counts contiguous (one channel), would make torch run the convolutions in channels-last layout."""
     import numpy as np
 
+    x = np.asarray(x, np.float32)
+    standard = np.empty((0,) + x.shape[1:], np.float32).strides[1:]
+    return x if x.flags.c_contiguous and x.strides[1:] == standard else x.copy()
+
+
+def predictor(model) -> Callable[[Any], Any]:
+    """Logits (numpy) for NCHW float batches (numpy), in eval mode under ``torch.inference_mode``, on the model's
+    device; the model's train/eval mode is restored after each batch. Inputs with other than standard NCHW
+    strides are copied (see :func:`_standard_strides`)."""
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     modules = list(model.modules())
@@ -70,7 +78,7 @@ def predictor(model) -> Callable[[Any], Any]:
             model.eval()
         try:
             with torch.inference_mode():
-                out = model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).to(device, non_blocking=True))
+                out = model(torch.from_numpy(_standard_strides(x)).to(device, non_blocking=True))
             return out.float().cpu().numpy()
         finally:
             if switch:

@@ -21,12 +21,11 @@ def zoo_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def to_layout(model: Any, x_nhwc: np.ndarray) -> np.ndarray:
-    """NHWC images in the model's input layout (NCHW for torch), contiguous."""
+    """NHWC images in the model's input layout (NCHW for torch, standard strides)."""
     from .. import backends
+    from ..data import to_layout as in_layout
 
-    if backends.of(model).input_layout() == "NCHW":
-        return np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
-    return x_nhwc
+    return in_layout(x_nhwc, backends.of(model).input_layout())
 
 
 def time_to_first_prediction(name: str, framework: str, image: np.ndarray, input_size: int | None,

@@ -15,7 +15,7 @@ accuracy)`` once, then ``model.fit(epochs=1)`` per epoch on the same numpy array
 ``model.predict``. Both sides: same model, same batch size, same data already in memory, same optimizer and
 learning rate (constant), no validation.
 
-ratio = plain time / zoo time (> 1: the zoo is faster).
+ratio = plain time / zoo time (> 1: the zoo is faster), the median over pairs of timings taken back to back.
 """
 
 from __future__ import annotations
@@ -138,18 +138,26 @@ def plain_side(model: Any, framework: str, x_nhwc: np.ndarray, y: np.ndarray, ba
     return PlainKeras(model, x_nhwc, y, batch, lr)  # unseeded: TF's global seed is the zoo's (see epoch())
 
 
+def paired_ratios(zoo: list[float], plain: list[float]) -> list[float]:
+    """plain / zoo of each pair of timings taken next to each other: a machine that speeds up or slows down
+    during the run (frequency, other tenants) changes both members of a pair alike, so it cancels out."""
+    return [p / z for z, p in zip(zoo, plain, strict=True)]
+
+
 def training_summary(zoo_epochs: list[float], plain_epochs: list[float], warmup: int) -> dict[str, Any]:
-    """Ratios of the interleaved epochs: steady = after ``warmup`` epochs on each side, cold = the first."""
+    """Ratios of the interleaved epochs: steady = after ``warmup`` epochs on each side, cold = the first. The
+    ratio is the median of the paired ratios (zoo epoch i, then plain epoch i); its noise is their spread."""
     steady = {"zoo": zoo_epochs[warmup:], "plain": plain_epochs[warmup:]}
     if not steady["zoo"] or not steady["plain"]:
         raise ValueError("no steady epochs to compare: run more epochs than warm-up epochs")
     med = {s: median(v) for s, v in steady.items()}
+    ratios = paired_ratios(steady["zoo"], steady["plain"])
     cold = {"zoo": zoo_epochs[0], "plain": plain_epochs[0]}
     return {
         "train_epoch_seconds": med,
         "train_first_epoch_seconds": cold,
-        "train_ratio": med["plain"] / med["zoo"],
-        "train_noise": max(spread(v) for v in steady.values()),
+        "train_ratio": median(ratios),
+        "train_noise": spread(ratios),
         "train_first_epoch_ratio": cold["plain"] / cold["zoo"],
     }
 
@@ -166,12 +174,13 @@ def measure_inference(model: Any, plain: PlainTorch | PlainKeras, split: Any, ba
         for side in (("zoo", "plain") if r % 2 == 0 else ("plain", "zoo")):
             times[side].append(sides[side]())
     med = {s: median(v) for s, v in times.items()}
+    ratios = paired_ratios(times["zoo"], times["plain"])  # pass r of each side ran back to back
     n = len(split)
     return {
         "inference_seconds": med,
         "inference_images_per_second": {s: n / med[s] for s in med},
-        "inference_ratio": med["plain"] / med["zoo"],
-        "inference_noise": max(spread(v) for v in times.values()),
+        "inference_ratio": median(ratios),
+        "inference_noise": spread(ratios),
         "inference_raw": times,
     }
 

@@ -145,10 +145,11 @@ def markdown(results: dict[str, Any]) -> str:
                               f"≥ {RATIO_TARGET}"], rows),
                       "", "Plain: a hand-written PyTorch loop over in-memory tensors / Keras `compile` + `fit` and "
                       "`predict` on the same arrays; one plain epoch after each zoo epoch in the same process, "
-                      "steady-state epochs (after the warm-up) compared. "
-                      "Noise: the spread (p75 - p25) / median of repeated timings of the same work in this run; "
-                      "a ratio within it of 1 is not distinguishable from 1 on this machine (\"within noise\": "
-                      "measure longer, e.g. more --epochs, to decide)."]
+                      "steady-state epochs (after the warm-up) compared. Ratio: the median over pairs of timings "
+                      "taken back to back (zoo epoch i and plain epoch i; inference pass r of each), so a machine "
+                      "that speeds up or slows down during the run cancels out. Noise: the spread (p75 - p25) / "
+                      "median of those paired ratios; a ratio within it of 1 is not distinguishable from 1 on this "
+                      "machine (\"within noise\": measure longer, e.g. more --epochs, to decide)."]
     parts += _startup_md(results.get("startup"))
     parts += _flops_md(results)
     if results.get("errors"):
