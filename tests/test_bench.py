@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import run_zoo
 from zoo_core.bench.common import median, percentile
-from zoo_core.bench.overhead import spread, training_summary
+from zoo_core.bench.overhead import median_ci, pooled, spread, training_summary
 
 
 def test_statistics():
@@ -31,6 +31,33 @@ def test_overhead_ratio_pairs_adjacent_epochs():
     assert summary["train_noise"] == 0.0  # pair ratios 1, 1, 2, 1, 1: the odd one is outside the quartiles
     with pytest.raises(ValueError, match="more epochs than warm-up"):
         training_summary([1.0], [1.0], warmup=1)
+
+
+def test_median_confidence_interval_from_order_statistics():
+    assert median_ci([2.0, 1.0]) == (1.0, 2.0, 0.5)  # two values: (min, max) holds the median half the time
+    low, high, coverage = median_ci([float(v) for v in range(1, 11)])
+    assert (low, high) == (2.0, 9.0) and coverage == pytest.approx(1 - 2 * 11 / 1024)  # x(2)..x(9) of 10
+    low, high, coverage = median_ci([float(v) for v in range(1, 65)])
+    assert (low, high) == (24.0, 41.0) and coverage >= 0.95  # ~ 32.5 -/+ 1.96 * sqrt(64) / 2
+
+
+def test_pooled_overhead_takes_every_rows_pairs_per_framework():
+    def row(framework, zoo, plain, inf_zoo, inf_plain):
+        return {"framework": framework, "overhead": {"raw": {"train": {"zoo": zoo, "plain": plain},
+                                                             "inference": {"zoo": inf_zoo, "plain": inf_plain}}}}
+
+    results = {"config": {"warmup": 1}, "runs": [
+        row("torch", [9.0, 1.0, 1.0], [9.0, 0.9, 1.0], [1.0, 2.0], [1.0, 2.0]),
+        row("torch", [9.0, 2.0, 2.0], [1.0, 2.0, 2.2], [1.0], [1.1]),
+        row("tf", [5.0, 1.0], [5.0, 2.0], [1.0], [0.5]),
+        {"framework": "tf"},  # a row measured without the overhead comparison
+    ]}
+    out = pooled(results)
+    assert out["torch"]["train"]["pairs"] == 4  # warm-up epochs left out
+    assert out["torch"]["train"]["ratio"] == pytest.approx(1.0)  # of 0.9, 1.0, 1.0, 1.1
+    assert out["torch"]["inference"]["pairs"] == 3 and out["torch"]["inference"]["ratio"] == 1.0
+    assert out["tf"]["train"] == {"ratio": 2.0, "low": 2.0, "high": 2.0, "coverage": 0.0, "pairs": 1}
+    assert out["tf"]["inference"]["ratio"] == 0.5
 
 
 def _positive(value) -> bool:
@@ -68,8 +95,11 @@ def test_bench_both_frameworks_writes_results(tmp_path):
     assert set(startup["load"]) == {"simplecnn/torch", "simplecnn/tf"}
     for load in startup["load"].values():  # a fresh process: at least the interpreter start and the framework import
         assert load["wall_s"] > load["in_process_s"] > 0
+    assert {fw: p["train"]["pairs"] for fw, p in results["overhead_pooled"].items()} == {"torch": 1, "tf": 1}
+    assert "overhead, all torch rows: train" in proc.stdout
     md = (out / "results.md").read_text()
-    for heading in ("## Training", "## Inference", "## The zoo's overhead", "## Start-up", "## FLOPs"):
+    for heading in ("## Training", "## Inference", "## The zoo's overhead", "### All rows together", "## Start-up",
+                    "## FLOPs"):
         assert heading in md
     assert "| simplecnn | tf | 8 |" in md and "zoo bench simplecnn --frameworks torch,tf --batch 8" in md
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

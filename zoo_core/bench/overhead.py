@@ -189,3 +189,47 @@ def spread(values: list[float]) -> float:
     """Relative spread of repeated timings, (p75 - p25) / median: how far apart the same work ran on this machine.
     A ratio closer to 1 than this is within the noise."""
     return (percentile(values, 75) - percentile(values, 25)) / median(values) if len(values) > 1 else float("nan")
+
+
+def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """A distribution-free confidence interval of the median: (low, high, coverage). The interval between two
+    order statistics, x_(j) and x_(n+1-j), holds the true median with probability 1 - 2 P(Binomial(n, 1/2) < j);
+    ``j`` is the largest that keeps that at ``confidence`` or more. With too few values for ``confidence``, the
+    interval is (min, max) and ``coverage`` says how sure it actually is (2 values: 50 %)."""
+    from math import comb
+
+    xs, n = sorted(values), len(values)
+    if n == 0:
+        raise ValueError("no values")
+
+    def coverage(j: int) -> float:
+        return 1 - 2 * sum(comb(n, i) for i in range(j)) / 2**n
+
+    j = 1
+    while j + 1 <= (n + 1) // 2 and coverage(j + 1) >= confidence:
+        j += 1
+    return xs[j - 1], xs[n - j], coverage(j)
+
+
+def pooled(results: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per framework, the paired ratios of every benchmarked row taken together (training: the steady epochs;
+    inference: the passes): their median, a 95 % confidence interval of it (:func:`median_ci`) and the number of
+    pairs. Ratios are unit-free, so rows of different models pool; many pairs give a tight interval where one
+    row's few pairs cannot."""
+    warmup = int(results.get("config", {}).get("warmup", 1))
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for row in results.get("runs", []):
+        raw = row.get("overhead", {}).get("raw")
+        if not raw:
+            continue
+        fw = ratios.setdefault(row["framework"], {"train": [], "inference": []})
+        fw["train"] += paired_ratios(raw["train"]["zoo"][warmup:], raw["train"]["plain"][warmup:])
+        fw["inference"] += paired_ratios(raw["inference"]["zoo"], raw["inference"]["plain"])
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for framework, kinds in ratios.items():
+        for kind, values in kinds.items():
+            if values:
+                low, high, cover = median_ci(values)
+                out.setdefault(framework, {})[kind] = {"ratio": median(values), "low": low, "high": high,
+                                                       "coverage": cover, "pairs": len(values)}
+    return out

@@ -150,11 +150,34 @@ def markdown(results: dict[str, Any]) -> str:
                       "that speeds up or slows down during the run cancels out. Noise: the spread (p75 - p25) / "
                       "median of those paired ratios; a ratio within it of 1 is not distinguishable from 1 on this "
                       "machine (\"within noise\": measure longer, e.g. more --epochs, to decide)."]
+            parts += _pooled_md(results)
     parts += _startup_md(results.get("startup"))
     parts += _flops_md(results)
     if results.get("errors"):
         parts += ["", "## Errors", ""] + [f"- {e['task']}: {e['error'].splitlines()[0]}" for e in results["errors"]]
     return "\n".join(parts) + "\n"
+
+
+def _pooled_md(results: dict[str, Any]) -> list[str]:
+    from .overhead import pooled
+
+    rows = []
+    for framework, kinds in pooled(results).items():
+        row = [framework]
+        for kind in ("train", "inference"):
+            p = kinds.get(kind)
+            row += [f"{p['ratio']:.3f} [{p['low']:.3f}, {p['high']:.3f}]", f"{p['pairs']}",
+                    f"{100 * p['coverage']:.0f} %"] if p else ["-", "0", "-"]
+        row.append("yes" if all(k["ratio"] >= RATIO_TARGET for k in kinds.values()) else "**no**")
+        rows.append(row)
+    if not rows:
+        return []
+    return ["", "### All rows together, per framework", "",
+            _table(["framework", "training ratio [CI]", "pairs", "CI coverage", "inference ratio [CI]", "pairs",
+                    "CI coverage", f"≥ {RATIO_TARGET}"], rows),
+            "", "Every paired ratio of the table above taken together (ratios are unit-free, so models pool): the "
+            "median and a distribution-free confidence interval of it, from order statistics (coverage as "
+            "stated). One row has few pairs; together they measure the zoo's overhead to a percent or so."]
 
 
 def _startup_md(s: dict[str, Any] | None) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import report, startup
+from . import overhead, report, startup
 from .common import BenchConfig, BenchError, machine, run_task
 
 
@@ -80,6 +80,7 @@ def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
         report.write_json(results, out)
     results["wall_s"] = time.perf_counter() - t_start
     results["machine"]["load_average_at_end"] = machine()["load_average_at_start"]
+    results["overhead_pooled"] = overhead.pooled(results)
     report.write(results, out)
     log(f"wrote {out / report.JSON_NAME}, {out / report.MD_NAME}, {out / report.PNG_NAME} "
         f"in {results['wall_s']:.0f} s")

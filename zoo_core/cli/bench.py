@@ -65,6 +65,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"overhead: {r['model']} {r['framework']} batch {r['batch']}: train ratio {o['train_ratio']:.3f} "
               f"(noise ±{100 * o['train_noise']:.0f} %), inference ratio {o['inference_ratio']:.3f} (noise "
               f"±{100 * o['inference_noise']:.0f} %), target >= {RATIO_TARGET}: {overhead_verdict(o)}")
+    for framework, kinds in results.get("overhead_pooled", {}).items():
+        print(f"overhead, all {framework} rows: " + ", ".join(
+            f"{kind} {p['ratio']:.3f} [{p['low']:.3f}, {p['high']:.3f}] ({p['pairs']} pairs)"
+            for kind, p in kinds.items()))
     for e in results["errors"]:
         print(f"zoo: error: {e['task']}: {e['error']}")
     return 1 if results["errors"] else 0
