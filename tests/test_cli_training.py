@@ -22,8 +22,10 @@ TRAIN = ["--data", "digits", "--limit", "300", "--split", "0.8,0,0.2", "--epochs
 
 def _popen_zoo(*args: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    # SIGINT as in a terminal: a shell starts background jobs (a CI runner's, too) with SIGINT ignored
     return subprocess.Popen([sys.executable, "-m", "zoo_core", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _epochs_done(run: Path) -> int:

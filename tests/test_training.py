@@ -178,3 +178,29 @@ def test_mixed_precision_bf16_trains_and_leaves_a_float32_model(framework, digit
 def test_missing_device_is_an_error_not_a_fallback(framework, device, message, digits):
     with pytest.raises(ZooError, match=message):
         training.finetune(_small(framework), digits, epochs=1, device=device, progress=False)
+
+
+def test_signals_wait_until_an_epochs_files_are_written():
+    """SIGINT/SIGTERM during the block that writes an epoch's files are held, then delivered to the handler the
+    program had; a signal the program ignores stays ignored."""
+    import os
+    import signal
+    import time
+
+    from zoo_core.training import _interrupts_deferred
+
+    got: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        with _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert got == []  # held while the files are written
+        assert got == [signal.SIGTERM]  # then delivered, once
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        assert got == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)

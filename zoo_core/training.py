@@ -402,7 +402,8 @@ def _interrupts_deferred():
         yield
         return
     received: list[int] = []
-    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s is not None]
+    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None))  # an ignored signal stays ignored
+            if s is not None and signal.getsignal(s) is not signal.SIG_IGN]
     previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in held}
     try:
         yield
