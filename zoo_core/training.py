@@ -402,8 +402,10 @@ def _interrupts_deferred():
         yield
         return
     received: list[int] = []
-    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None))  # an ignored signal stays ignored
-            if s is not None and signal.getsignal(s) is not signal.SIG_IGN]
+    # an ignored signal stays ignored; one whose handler was installed outside Python (None) is left alone,
+    # since it could not be put back
+    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None))
+            if s is not None and signal.getsignal(s) not in (signal.SIG_IGN, None)]
     previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in held}
     try:
         yield
