@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo_core.augment import Augment, item_rng
+from zoo_core.data.augment import Augment, item_rng
 from zoo_core.data import Preprocess, builtin, tf_dataset, torch_loader
 from zoo_core.errors import ZooError
 

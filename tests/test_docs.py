@@ -119,7 +119,7 @@ def test_every_command_has_a_section_in_cli_md():
 
 
 def test_every_registry_field_is_documented():
-    from zoo_core.registry import ModelEntry, WeightsSpec, field_names
+    from zoo_core.catalog import ModelEntry, WeightsSpec, field_names
 
     text = (ROOT / "docs" / "registry.md").read_text()
     fields = [f for f in field_names(ModelEntry) if f not in ("name", "source")]

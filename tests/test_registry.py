@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import zoo_core as zoo
-from zoo_core import registry
+from zoo_core import catalog as registry
+from zoo_core import plugins
 from zoo_core.errors import ArchitectureUnavailableError, RegistryError
 
 GOOD = """\
@@ -30,8 +31,11 @@ def write(tmp_path: Path, text: str, name: str = "extra.yaml") -> Path:
     return path
 
 
-def test_builtin_registry_is_valid_and_complete():
-    names = {e.name for e in registry.load_file(registry.builtin_registry_path())}
+def test_builtin_plugins_ship_valid_complete_registry_files():
+    own = [path for path, name in plugins.state().registry_files
+           if name in ("simplecnn", "resnet", "efficientnet", "vit")]
+    assert sorted(p.parent.name for p in own) == ["zoo_efficientnet", "zoo_resnet", "zoo_simplecnn", "zoo_vit"]
+    names = {e.name for path in own for e in registry.load_file(path)}
     assert {"simplecnn", "resnet18", "resnet34", "resnet50", "efficientnet_b0", "vit_tiny_patch16_224",
             "vit_small_patch16_224"} <= names
 

@@ -1,75 +1,50 @@
 """zoo: a plugin-based model zoo for image classification, the same in PyTorch and TensorFlow/Keras.
 
 ``import zoo_core`` imports no framework; torch or TensorFlow load when a model of that framework is built.
+The layers of this package and what each may import are in docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import importlib
+
+from ._version import __version__
 from .architecture import Architecture, BuildSpec
+from .checkpoint.io import convert, save
 from .errors import (
     ArchitectureUnavailableError,
     CheckpointError,
+    DataError,
+    ExportError,
     FrameworkNotInstalledError,
     RegistryError,
     UnknownFrameworkError,
     UnknownModelError,
     ZooError,
 )
+from .factory import load, model_info
 from .hookspecs import hookimpl
-from .models import list_models, load, model_info, spec_of
+from .hub import pull, push
+from .models import list_models, spec_of
 from .plugins import list_plugins
 
-
-def save(model, path, **kwargs):
-    """Save a zoo model (torch or Keras) as a checkpoint directory: model.safetensors + config.json."""
-    from .checkpoint import save as _save
-
-    return _save(model, path, **kwargs)
-
-
-def push(model_or_dir, repo_id: str, **kwargs):
-    """Push a model or checkpoint directory to the Hugging Face Hub as one commit (weights, config, model card)."""
-    from .hub import push as _push
-
-    return _push(model_or_dir, repo_id, **kwargs)
-
-
-def pull(handle: str, **kwargs):
-    """Download a checkpoint from the Hub into the cache (or ``local_dir``), sha256-checked; returns its path."""
-    from .hub import pull as _pull
-
-    return _pull(handle, **kwargs)
-
-
-def convert(src, framework: str, to):
-    """Load a checkpoint in ``framework`` and save it from there (``zoo convert`` on the command line)."""
-    from .checkpoint import convert as _convert
-
-    return _convert(src, framework, to)
-
-__version__ = "0.1.0"
-
-# Training and data live in modules that import numpy/PIL/matplotlib: loaded on first use, so that
+# Training, evaluation and export pull in more (PIL, matplotlib, the exporters): loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
-_LAZY = {"DataError": "data", "ExportError": "export", "export": "export", "prune": "export",
-         "evaluate": "training", "finetune": "training", "freeze": "training",
-         "trainable_summary": "training", "unfreeze": "training"}
-
+_LAZY = {"export": "export", "prune": "export", "evaluate": "training", "finetune": "training",
+         "freeze": "training", "trainable_summary": "training", "unfreeze": "training"}
 
 # Submodules reachable as attributes (``zoo.data.builtin(...)``) without importing them up front.
-_SUBMODULES = {"augment", "checkpoint", "data", "hub", "testing", "training"}
+_SUBMODULES = {"augment": "data.augment", "checkpoint": "checkpoint", "data": "data", "hub": "hub",
+               "testing": "testing", "training": "training"}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(f".{_SUBMODULES[name]}", __name__)
     raise AttributeError(f"module 'zoo_core' has no attribute {name!r}")
+
 
 __all__ = [
     "Architecture",
@@ -77,20 +52,21 @@ __all__ = [
     "BuildSpec",
     "CheckpointError",
     "DataError",
+    "ExportError",
     "FrameworkNotInstalledError",
     "RegistryError",
     "UnknownFrameworkError",
     "UnknownModelError",
     "ZooError",
     "__version__",
-    "hookimpl",
-    "list_models",
-    "list_plugins",
     "convert",
     "evaluate",
     "export",
     "finetune",
     "freeze",
+    "hookimpl",
+    "list_models",
+    "list_plugins",
     "load",
     "model_info",
     "prune",

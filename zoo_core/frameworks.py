@@ -1,10 +1,17 @@
-"""Framework names, aliases, and what to install for each. Imports no framework."""
+"""Framework names, aliases, what to install for each, and the one safe way to import each framework.
+
+Layer 0: importing this module imports no framework."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
+import sys
 
-from .errors import FrameworkNotInstalledError, UnknownFrameworkError
+from .errors import FrameworkNotInstalledError, UnknownFrameworkError, ZooError
+
+log = logging.getLogger("zoo.frameworks")
 
 FRAMEWORKS: tuple[str, ...] = ("torch", "tf")
 
@@ -49,3 +56,52 @@ def require(framework: str) -> str:
             f"install it with: pip install 'zoo[{extra}]'"
         )
     return fw
+
+
+# ------------------------------------------------------------------------------------------ framework imports
+# Importing triton (pulled in by timm/torchvision) after TensorFlow 2.21 segfaults (tensorflow#124205); triton
+# first is fine. These functions are the only places the zoo imports torch or TensorFlow.
+
+
+def import_torch():
+    """Import torch safely after TensorFlow.
+
+    If TensorFlow is already imported and triton is not, importing triton would segfault. Triton is then hidden
+    from this process: torch runs without it (torch.compile's GPU kernels are unavailable in this process; import
+    torch before TensorFlow to keep them).
+    """
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        sys.modules["triton"] = None  # makes `import triton` fail cleanly and find_spec return None
+        log.info("TensorFlow was imported first: triton is disabled in this process to avoid a known crash")
+    import torch
+
+    return torch
+
+
+def import_tensorflow():
+    """Import TensorFlow safely: triton first when it is installed. Also selects the TensorFlow backend of Keras
+    and quiets TF's C++ start-up logs."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "tensorflow" not in sys.modules and "triton" not in sys.modules:
+        try:
+            if importlib.util.find_spec("triton") is not None:
+                import triton  # noqa: F401
+        except Exception as exc:  # a broken triton only matters to torch.compile
+            log.debug("triton pre-import failed: %s", exc)
+    import tensorflow as tf
+
+    return tf
+
+
+def import_keras():
+    """Import Keras 3 on TensorFlow (after :func:`import_tensorflow`)."""
+    import_tensorflow()
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ZooError(
+            f"Keras is running on the {keras.backend.backend()!r} backend; the zoo's Keras models need "
+            "TensorFlow: set KERAS_BACKEND=tensorflow before importing keras"
+        )
+    return keras

@@ -19,8 +19,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, save, sha256_file
-from .errors import ZooError
+from ._version import __version__
+from .checkpoint.format import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config
+from .checkpoint.io import load_dir, save
+from .errors import HubError, ZooError
+from .fileio import sha256_file
+from .frameworks import is_installed
+from .parity import compare
 
 log = logging.getLogger("zoo.hub")
 
@@ -28,10 +33,6 @@ PREFIX = "hf://"
 FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME]
 CARD_MARKER = "<!-- zoo:card -->"
 FRAMEWORK_TAGS = ["pytorch", "tensorflow", "keras"]
-
-
-class HubError(ZooError):
-    """A Hub operation failed; the message says why and what to do."""
 
 
 # --------------------------------------------------------------------------------------------------- handles
@@ -224,7 +225,7 @@ def card(config: Mapping[str, Any], *, repo_id: str, metrics: Mapping[str, Any] 
     lines += ["## Cross-framework parity", ""]
     if isinstance(parity, (int, float)) and math.isfinite(parity):
         lines.append(f"Max |Δlogits| between PyTorch and TensorFlow for these weights: {parity:.3g} (measured at "
-                     "push time with `zoo_core.testing.compare` on a random batch; the zoo's tolerance is 1e-4).")
+                     "push time with `zoo_core.parity.compare` on a random batch; the zoo's tolerance is 1e-4).")
     else:
         lines.append("Max |Δlogits| between PyTorch and TensorFlow: not measured"
                      + (f" ({parity})." if parity else "."))
@@ -234,10 +235,6 @@ def card(config: Mapping[str, Any], *, repo_id: str, metrics: Mapping[str, Any] 
 
 def measure_parity(path: str | Path) -> float | str:
     """Max |Δlogits| of a checkpoint loaded in torch and in tf, or why it could not be measured."""
-    from .checkpoint import load_dir
-    from .frameworks import is_installed
-    from .testing import compare
-
     missing = [fw for fw in ("torch", "tf") if not is_installed(fw)]
     if missing:
         return f"{' and '.join(missing)} not installed"
@@ -346,8 +343,6 @@ def pull(handle: str, *, revision: str | None = None, token: str | None = None, 
     weights are checked against the sha256 in config.json.
     """
     from huggingface_hub import snapshot_download
-
-    from . import __version__
 
     repo_id, handle_rev = parse_handle(handle)
     revision = revision or handle_rev

@@ -171,13 +171,11 @@ def state() -> PluginState:
 
 
 def reset() -> None:
-    """Forget loaded plugins and the catalogue so the next call loads them again (tests, new installs)."""
+    """Forget loaded plugins so the next call loads them again (tests, new installs); the catalogue built from
+    them is rebuilt with them (``models.catalogue`` follows the plugin state)."""
     global _state
     with _lock:
         _state = None
-    from . import registry
-
-    registry.reset()
 
 
 def register_plugin(module: object, name: str) -> None:

@@ -7,6 +7,8 @@ optional ``channel_divisor`` (8), ``drop_rate`` (dropout before the classifier, 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import zoo_core
 
 STAGES = ("stem", "stage1", "stage2", "stage3", "stage4", "stage5", "stage6", "stage7", "head")
@@ -38,3 +40,8 @@ def register_architectures(register):
             timm=timm_config,
         )
     )
+
+
+@zoo_core.hookimpl
+def registry_files():
+    return [Path(__file__).with_name("registry.yaml")]

@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from zoo_core import BuildSpec
-from zoo_core.backends.torch_backend import import_torch
+from zoo_core.frameworks import import_torch
 
 from . import arch
 

@@ -8,6 +8,7 @@ The canonical weight names are timm's ``ResNet`` state_dict (``conv1``, ``layer1
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import zoo_core
@@ -61,3 +62,8 @@ def register_architectures(register):
             timm=timm_config,
         )
     )
+
+
+@zoo_core.hookimpl
+def registry_files():
+    return [Path(__file__).with_name("registry.yaml")]

@@ -5,6 +5,8 @@ Config: ``widths`` (channels per block, default [32, 64]) and ``hidden`` (units 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import zoo_core
 
 
@@ -25,3 +27,8 @@ def register_architectures(register):
             description="Small conv net for MNIST/CIFAR-sized images",
         )
     )
+
+
+@zoo_core.hookimpl
+def registry_files():
+    return [Path(__file__).with_name("registry.yaml")]

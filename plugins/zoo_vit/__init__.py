@@ -6,6 +6,8 @@ Config: ``patch_size``, ``embed_dim``, ``depth``, ``num_heads``; optionally ``ml
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import zoo_core
 
 # Stage patterns are static per architecture: they split the 12 blocks of the registered ViTs (depth 12) into four
@@ -44,3 +46,8 @@ def register_architectures(register):
             timm=timm_config,
         )
     )
+
+
+@zoo_core.hookimpl
+def registry_files():
+    return [Path(__file__).with_name("registry.yaml")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from zoo_core import BuildSpec
-from zoo_core.backends.torch_backend import import_torch
+from zoo_core.frameworks import import_torch
 
 import_torch()  # before timm, which may import triton (crashes if TensorFlow came first)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch  # imported before TensorFlow (zoo_core.backends.torch_backend.import_torch explains why)
+import torch  # imported before TensorFlow (zoo_core.frameworks.import_torch explains why)
 
 import zoo_core
 from zoo_core import backends

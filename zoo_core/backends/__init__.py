@@ -1,4 +1,8 @@
-"""One backend per framework. Each is imported only when a model of that framework is built or used."""
+"""Framework adapters: one backend module per framework (the :class:`~.base.Backend` protocol), the Keras layers
+with torch numerics and the Keras <-> canonical weight mapping.
+
+Layer 2: each backend is imported only when a model of that framework is built or used.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from typing import Any
 
 from ..errors import ZooError
 from ..frameworks import require
+from .base import Backend
 
 _MODULES = {"torch": "zoo_core.backends.torch_backend", "tf": "zoo_core.backends.tf_backend"}
 
 
-def get(framework: str) -> ModuleType:
+def get(framework: str) -> Backend | ModuleType:
     """The backend module of a framework (``torch`` or ``tf``, aliases accepted), with its framework imported.
 
     Checks the framework is installed (naming the extra if not) and imports it in the way that avoids the
@@ -33,5 +38,6 @@ def framework_of(model: Any) -> str:
     raise ZooError(f"expected a torch.nn.Module or a keras.Model, got {type(model).__name__}")
 
 
-def of(model: Any) -> ModuleType:
+def of(model: Any) -> Backend | ModuleType:
+    """The backend of a model object."""
     return get(framework_of(model))

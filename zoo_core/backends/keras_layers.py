@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .tf_backend import import_keras
+from ..frameworks import import_keras
 
 keras = import_keras()
 ops = keras.ops

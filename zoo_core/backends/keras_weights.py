@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
+from ..frameworks import import_keras
 
 
 @dataclass
@@ -80,8 +81,6 @@ def _layernorm(layer) -> list[Binding]:
 
 
 def _dispatch() -> list[tuple[type, Callable[[Any], list[Binding]]]]:
-    from .tf_backend import import_keras
-
     keras = import_keras()
     L = keras.layers
     return [
@@ -144,22 +143,20 @@ def from_canonical(model, tensors: dict[str, np.ndarray], strict: bool = True) -
 
     Returns (missing, unexpected) keys; with ``strict`` either being non-empty is an error.
     """
-    from .. import checkpoint_errors
-
     plan = []
     bs = bindings(model)
     expected = {b.key for b in bs}
     missing = sorted(expected - set(tensors))
     unexpected = sorted(set(tensors) - expected)
     if strict and (missing or unexpected):
-        raise checkpoint_errors.key_mismatch(missing, unexpected)
+        raise CheckpointError.key_mismatch(missing, unexpected)
     for b in bs:
         if b.key not in tensors:
             continue
         value = b.to_keras(np.asarray(tensors[b.key]))
         if tuple(value.shape) != tuple(b.variable.shape):
             canonical_shape = tuple(b.to_canonical(np.zeros(b.variable.shape, np.float32)).shape)
-            raise checkpoint_errors.shape_mismatch(b.key, tuple(np.shape(tensors[b.key])), canonical_shape)
+            raise CheckpointError.shape_mismatch(b.key, tuple(np.shape(tensors[b.key])), canonical_shape)
         plan.append((b.variable, value))
     for variable, value in plan:
         variable.assign(value.astype(variable.dtype) if hasattr(value, "astype") else value)

@@ -11,12 +11,11 @@ memory peaks are separable and one framework never loads the other. Nothing here
 from __future__ import annotations
 
 from .common import BenchConfig
+from .runner import run as _run
 
 __all__ = ["BenchConfig", "run"]
 
 
 def run(cfg: BenchConfig, log=print) -> dict:
     """Run the whole benchmark described by ``cfg``; writes results.json, results.md and throughput.png."""
-    from .runner import run as _run
-
     return _run(cfg, log=log)

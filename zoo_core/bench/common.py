@@ -14,7 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data import BUILTINS, open_dataset
 from ..errors import ZooError
+from ..frameworks import canonical_framework
+from ..models import get_entry
 
 DEFAULT_LIMIT = 512
 
@@ -47,8 +50,6 @@ class BenchConfig:
     out: str = "bench"
 
     def check(self) -> BenchConfig:
-        from ..frameworks import canonical_framework
-
         if not self.models:
             raise BenchError("name at least one model to benchmark, e.g. `zoo bench resnet18`")
         self.frameworks = list(dict.fromkeys(canonical_framework(f) for f in self.frameworks))
@@ -63,8 +64,6 @@ class BenchConfig:
             raise BenchError(f"--threads must be a positive number of CPU threads, got {self.threads}")
         if self.input_size is not None and self.input_size < 8:
             raise BenchError(f"--input-size {self.input_size} is too small; use 8 or more pixels")
-        from ..data import BUILTINS
-        from ..models import get_entry
 
         for name in self.models:
             get_entry(name)  # unknown names fail here, with suggestions, not in a worker process
@@ -175,8 +174,6 @@ def machine() -> dict[str, Any]:
 
 def load_data(name: str, limit: int, seed: int = 0):
     """The benchmark images: a built-in dataset (or image folder) with every image in the train split."""
-    from ..data import BUILTINS, open_dataset
-
     split = (1.0, 0.0, 0.0)
     if name.removeprefix("builtin:") in BUILTINS:
         return open_dataset(name, split=split, seed=seed, limit=limit)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .. import factory, models
+
 
 def count(name: str, input_size: int | None, in_chans: int | None = None, num_classes: int = 10,
           batch: int = 2) -> dict[str, Any]:
@@ -15,10 +17,9 @@ def count(name: str, input_size: int | None, in_chans: int | None = None, num_cl
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    import zoo_core
 
-    model = zoo_core.load(name, "torch", num_classes=num_classes, input_size=input_size, in_chans=in_chans)
-    spec = zoo_core.spec_of(model).entry
+    model = factory.load(name, "torch", num_classes=num_classes, input_size=input_size, in_chans=in_chans)
+    spec = models.spec_of(model).entry
     x = torch.randn(batch, spec.in_chans, *spec.input_size)
     model.train()
     with FlopCounterMode(display=False) as fwd:

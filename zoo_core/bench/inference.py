@@ -9,23 +9,21 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends, factory, training
+from ..data.preprocess import Preprocess
+from ..layout import to_layout
 from .common import median, percentile
 
 
 def zoo_predictor(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     """The zoo's per-batch prediction path (what ``zoo.evaluate`` runs per batch): numpy in the model's layout
     in, numpy logits out."""
-    from .. import training
-
     return training.batch_predictor(model)
 
 
-def to_layout(model: Any, x_nhwc: np.ndarray) -> np.ndarray:
+def model_input(model: Any, x_nhwc: np.ndarray) -> np.ndarray:
     """NHWC images in the model's input layout (NCHW for torch, standard strides)."""
-    from .. import backends
-    from ..data import to_layout as in_layout
-
-    return in_layout(x_nhwc, backends.of(model).input_layout())
+    return to_layout(x_nhwc, backends.of(model).input_layout())
 
 
 def time_to_first_prediction(name: str, framework: str, image: np.ndarray, input_size: int | None,
@@ -34,17 +32,14 @@ def time_to_first_prediction(name: str, framework: str, image: np.ndarray, input
 
     Returns the model and the seconds of: the framework import, the build, preprocessing + the first forward,
     and their sum (time to first prediction); ``built_at``: the wall clock (time.time()) when the model was ready."""
-    import zoo_core
-    from zoo_core import backends
-    from zoo_core.data import Preprocess
 
     t0 = time.perf_counter()
     backends.get(framework)
     t1 = time.perf_counter()
-    model = zoo_core.load(name, framework, num_classes=num_classes, input_size=input_size)
+    model = factory.load(name, framework, num_classes=num_classes, input_size=input_size)
     t2 = time.perf_counter()
     built_at = time.time()
-    x = to_layout(model, Preprocess.for_model(model).batch([image]))
+    x = model_input(model, Preprocess.for_model(model).batch([image]))
     logits = zoo_predictor(model)(x)
     t3 = time.perf_counter()
     assert logits.shape == (1, num_classes), logits.shape
@@ -66,7 +61,7 @@ def _latencies(predict: Callable, x: np.ndarray, reps: int, warmup: int) -> list
 def measure(model: Any, x_nhwc: np.ndarray, batch: int, reps: int) -> dict[str, Any]:
     """Latency (p50/p95, ms) at batch 1 and at ``batch``; images/s at ``batch`` (from the median latency)."""
     predict = zoo_predictor(model)
-    x = to_layout(model, x_nhwc[:batch])
+    x = model_input(model, x_nhwc[:batch])
     one = x[:1]
     lat1 = _latencies(predict, one, reps, warmup=3)
     lat_b = _latencies(predict, x, max(reps // 2, 3), warmup=2)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..training import evaluate
 from .common import median, percentile
 
 WEIGHT_DECAY = 0.01  # AdamW's decay in zoo.finetune (the default for adamw)
@@ -117,8 +118,6 @@ class PlainKeras:
 
 
 def zoo_predict(model: Any, split: Any, batch: int) -> float:
-    from ..training import evaluate
-
     t0 = time.perf_counter()
     evaluate(model, split, batch_size=batch)
     return time.perf_counter() - t0

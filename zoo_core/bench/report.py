@@ -9,6 +9,7 @@ from typing import Any
 
 from ..checkpoint import atomic_write
 from .flops import achieved
+from .overhead import pooled
 
 JSON_NAME = "results.json"
 MD_NAME = "results.md"
@@ -159,8 +160,6 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def _pooled_md(results: dict[str, Any]) -> list[str]:
-    from .overhead import pooled
-
     rows = []
     for framework, kinds in pooled(results).items():
         row = [framework]

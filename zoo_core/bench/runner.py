@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..frameworks import is_installed
 from . import overhead, report, startup
 from .common import BenchConfig, BenchError, machine, run_task
 
@@ -31,8 +32,6 @@ def _summary(row: dict[str, Any]) -> str:
 
 
 def run(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from ..frameworks import is_installed
-
     cfg.check()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..training import finetune
 from .common import median, peak_rss_mb, rss_mb
 
 
@@ -35,8 +36,6 @@ def measure(model: Any, data: Any, framework: str, batch: int, epochs: int, warm
     ``between``: run after each zoo epoch (the plain loop's epoch, for the overhead comparison); its seconds are
     returned under ``between_seconds``. The peak RSS is then read after the zoo's first epoch, before anything
     else has run in the process (the zoo's own peak: every buffer exists after one epoch)."""
-    from ..training import finetune
-
     before = rss_mb()
     peak: list[float] = []
     between_seconds: list[float] = []

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends
+from ..data import Preprocess, as_arrays
+from . import flops, inference, overhead, train
+from .common import load_data
+from .flops import count
+
 
 def run_model(task: dict[str, Any]) -> dict[str, Any]:
-    from .. import backends
-    from ..data import Preprocess, as_arrays
-    from . import flops, inference, overhead, train
-    from .common import load_data
-
     fw = task["framework"]
     t0 = time.perf_counter()
     data = load_data(task["data"], task["limit"], task["seed"])
@@ -86,8 +87,6 @@ def main(argv: list[str]) -> int:
     if task["kind"] == "model":  # imports only its own framework, inside the time-to-first-prediction timer
         result = run_model(task)
     elif task["kind"] == "flops":
-        from .flops import count
-
         result = count(task["model"], task["input_size"])
     else:
         raise SystemExit(f"unknown task kind {task['kind']!r}")

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
+from .._version import __version__
 from ..errors import Terminated, ZooError
 
 Command = Callable[[argparse.Namespace], int]
@@ -42,8 +43,6 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     for module in COMMAND_MODULES:
         importlib.import_module(f"zoo_core.cli.{module}")
     parser = argparse.ArgumentParser(prog="zoo", description="A model zoo for PyTorch and TensorFlow/Keras.")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..bench import BenchConfig, run
+from ..bench.common import DEFAULT_LIMIT
+from ..bench.report import RATIO_TARGET, overhead_verdict
 from .app import command
 
 
@@ -19,8 +22,6 @@ def _csv(kind):
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    from ..bench.common import DEFAULT_LIMIT
-
     p.add_argument("models", type=_csv(str), help="model names, comma-separated: resnet18,vit_tiny")
     p.add_argument("--frameworks", "-f", type=_csv(str), default=["torch", "tf"], help="default: torch,tf")
     p.add_argument("--batch", type=_csv(int), default=[32, 128], help="batch sizes, comma-separated (32,128)")
@@ -45,9 +46,6 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "benchmark models in each framework: training, inference, memory, start-up, zoo overhead")(
     _bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..bench import BenchConfig, run
-    from ..bench.report import RATIO_TARGET, overhead_verdict
-
     cfg = BenchConfig(models=args.models, frameworks=args.frameworks, batches=args.batch, data=args.data,
                       limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
                       rounds=args.rounds, overhead=args.overhead, latency_reps=args.latency_reps,

@@ -6,6 +6,9 @@ import argparse
 import json
 import sys
 
+from .. import models, plugins
+from ..factory import model_info
+from ..plugins import list_plugins
 from .app import command, table
 
 
@@ -17,8 +20,6 @@ def _list_args(p: argparse.ArgumentParser) -> None:
 
 @command("list", "list the registered models")(_list_args)
 def cmd_list(args: argparse.Namespace) -> int:
-    from .. import models, plugins
-
     names = models.list_models(args.pattern, framework=args.framework)
     rows = []
     for name in names:
@@ -47,8 +48,6 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 
 @command("info", "show a model's registry entry, stages, preprocessing and parameters per framework")(_info_args)
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..models import model_info
-
     info = model_info(args.name, params=not args.no_params)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -87,10 +86,7 @@ def _plugins_args(p: argparse.ArgumentParser) -> None:
 
 @command("plugins", "list plugins, their versions, architectures and frameworks, and load errors")(_plugins_args)
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from ..plugins import list_plugins
-    from ..registry import catalogue
-
-    catalogue()  # a plugin whose registry file is invalid or reuses a model name fails here, and is listed as such
+    models.catalogue()  # a plugin whose registry file is invalid or reuses a model name fails here, and is listed
     infos = list_plugins()
     if args.json:
         print(json.dumps([{**vars(p), "ok": p.ok} for p in infos], indent=2))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .. import checkpoint, frameworks, hub, models
+from ..parity import compare
 from .app import command
 
 
@@ -15,13 +17,8 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 
 @command("convert", "load a checkpoint in one framework and save it from there, with a parity check")(_convert_args)
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .. import checkpoint, frameworks, models
-    from ..testing import compare
-
     src = args.src
     if src.startswith("hf://"):
-        from .. import hub
-
         src = str(hub.pull(src))
     target = frameworks.require(args.framework)
     model = checkpoint.load_dir(src, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..export import export, prune
 from .app import command
 
 
@@ -34,8 +35,6 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 @command("export", "export a model to onnx, torchscript, savedmodel or tflite, verified in its runtime")(_export_args)
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..export import export
-
     report = export(args.src, args.format, args.out, framework=args.framework, quantize=args.quantize,
                     data=args.data, split=args.split, split_name=args.split_name, seed=args.seed, opset=args.opset)
     if args.json:
@@ -60,8 +59,6 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
 
 @command("prune", "magnitude-prune conv/linear weights and save a checkpoint; reports sparsity per layer")(_prune_args)
 def cmd_prune(args: argparse.Namespace) -> int:
-    from ..export import prune
-
     report = prune(args.src, args.amount, structured=args.structured, framework=args.framework, out=args.out)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))

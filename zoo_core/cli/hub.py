@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import hub
 from .app import command
 
 
@@ -22,8 +23,6 @@ def _push_args(p: argparse.ArgumentParser) -> None:
 
 @command("push", "push a checkpoint to the Hugging Face Hub (weights, config and model card in one commit)")(_push_args)
 def cmd_push(args: argparse.Namespace) -> int:
-    from .. import hub
-
     metrics = None
     if args.metrics:
         from pathlib import Path
@@ -45,8 +44,6 @@ def _pull_args(p: argparse.ArgumentParser) -> None:
 
 @command("pull", "download a checkpoint from the Hub (sha256-checked)")(_pull_args)
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .. import hub
-
     path = hub.pull(args.handle, revision=args.revision, local_dir=args.local_dir)
     print(path)
     return 0

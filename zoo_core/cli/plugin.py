@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..scaffold import check_name, files, new_plugin
 from .app import command
 
 
@@ -17,8 +18,6 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
 
 @command("plugin", "plugin authoring: `zoo plugin new NAME` writes a skeleton plugin package")(_plugin_args)
 def cmd_plugin(args: argparse.Namespace) -> int:
-    from ..scaffold import check_name, files, new_plugin
-
     path = new_plugin(args.name, args.dir)
     names = check_name(args.name)
     print(f"created {path}: distribution {names.distribution}, module {names.module}, "

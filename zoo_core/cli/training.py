@@ -8,7 +8,10 @@ import json
 import os
 from pathlib import Path
 
+from .. import data, distributed, factory, training
 from ..errors import ZooError
+from ..fileio import atomic_write
+from ..frameworks import canonical_framework
 from .app import command
 
 RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
@@ -83,10 +86,6 @@ def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, object]) 
 
 @command("train", "fine-tune a model on a dataset; a checkpoint per epoch, history, curves, test report")(_train_args)
 def cmd_train(args: argparse.Namespace) -> int:
-    from .. import data, distributed, models, training
-    from ..checkpoint import atomic_write
-    from ..frameworks import canonical_framework
-
     if args.resume:
         args = _resumed_args(args, {a.dest: a.default for a in _train_parser()._actions})
     missing = [flag for flag, value in (("MODEL", args.model), ("--data", args.data), ("--out", args.out))
@@ -104,14 +103,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if canonical_framework(args.framework) != "tf":
             raise ZooError(f"--strategy {args.strategy} is a tf.distribute strategy for --framework tf; PyTorch "
                            "trains distributed with --nproc N (or under torchrun)")
-        from ..backends import tf_dist
 
-        strategy = tf_dist.create(args.strategy)  # before any other TensorFlow op, as tf.distribute requires
+        # before any other TensorFlow op, as tf.distribute requires
+        strategy = distributed.engine("tf").create(args.strategy)
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
                            limit=args.limit)
     training.seed_everything(args.seed, args.framework)  # the model's random init depends on --seed only
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables of the strategy
-        model = models.load(args.model, args.framework, num_classes=ds.num_classes)
+        model = factory.load(args.model, args.framework, num_classes=ds.num_classes)
         if args.freeze_until:
             training.freeze(model, until=args.freeze_until)
     out = Path(args.out)
@@ -154,8 +153,6 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("eval", "accuracy, per-class metrics and confusion matrix of a model on a dataset split")(_evaluate_args)
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .. import data, models, training
-
     if args.split in ("train", "val", "test"):  # `zoo eval RUN --data D --split test`
         args.split_name, args.split = args.split, None
     run_file = Path(args.model) / RUN_ARGS
@@ -174,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         have = [n for n in ("train", "val", "test") if len(ds.split(n))]
         raise ZooError(f"{args.data} has no images in its {args.split_name} split (splits with images: "
                        f"{', '.join(have) or 'none'}); choose one with --split-name, or change --split")
-    model = models.load(args.model, args.framework)
+    model = factory.load(args.model, args.framework)
     report = training.evaluate(model, split, out=args.out)
     if args.json:
         print(json.dumps(report, indent=2))

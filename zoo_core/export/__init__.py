@@ -26,8 +26,23 @@ from typing import Any
 
 import numpy as np
 
+from . import onnx_common, onnx_tf, onnx_torch, savedmodel, tflite, torchscript
+from .onnx_common import quantize_dynamic
 from .prune import PruneReport, prune
-from .report import ATOL, BATCH_SIZES, ExportError, ExportReport, read, versions
+from .quantize import torch_dynamic
+from .report import (
+    ATOL,
+    BATCH_SIZES,
+    ExportError,
+    ExportReport,
+    latency_ms,
+    max_abs_diff,
+    read,
+    size_bytes,
+    versions,
+    write,
+)
+from .source import eval_split, open_data, resolve, split_arrays
 
 log = logging.getLogger("zoo.export")
 
@@ -63,34 +78,21 @@ def _check(fmt: str, quantize: str | None) -> tuple[str, str | None]:
 def _write(source: Any, fmt: str, path: Path, *, opset: int | None, quantize: str | None = None,
            calibration: np.ndarray | None = None, float_path: Path | None = None) -> dict[str, Any]:
     if fmt == "onnx" and quantize:
-        from .onnx_common import quantize_dynamic
-
         return quantize_dynamic(float_path, path)
     if fmt == "onnx":
-        from . import onnx_tf, onnx_torch
-
         return (onnx_torch if source.framework == "torch" else onnx_tf).write(source, path, opset)
     if fmt == "torchscript":
-        from . import torchscript
-
         if quantize:
-            from .quantize import torch_dynamic
-
             model, info = torch_dynamic(source.model)
             return {**torchscript.write(source, path, model), **info}
         return torchscript.write(source, path)
     if fmt == "savedmodel":
-        from . import savedmodel
-
         return savedmodel.write(source, path)
-    from . import tflite
 
     return tflite.write(source, path, quantize, calibration)
 
 
 def _runner(fmt: str, path: Path, threads: int | None = None):
-    from . import onnx_common, savedmodel, tflite, torchscript
-
     if fmt == "savedmodel":
         return savedmodel.runner(path)
     return {"onnx": onnx_common.runner, "torchscript": torchscript.runner, "tflite": tflite.runner}[fmt](path, threads)
@@ -133,7 +135,6 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
     calibrates on up to ``calibration_size`` training images. ``opset``: ONNX opset (default: the exporter's).
     """
     fmt, quantize = _check(format, quantize)
-    from .source import eval_split, open_data, resolve, split_arrays
 
     started = time.perf_counter()
     out = Path(out)
@@ -154,7 +155,6 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
         info = _write(source, fmt, float_path, opset=opset)
         batches = [source.batch(n, seed + i) for i, n in enumerate(BATCH_SIZES)]
         float_run = _runner(fmt, float_path)
-        from .report import max_abs_diff
 
         diff = max_abs_diff(float_run, source.predict, batches)
         if diff > tolerance:
@@ -174,7 +174,6 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
             split_used = eval_split(dataset, split_name)
             x, y = split_arrays(source, split_used, seed=seed)
             accuracy = {"split": split_used.name, "n": len(y), "accuracy": _accuracy(float_run, x, y)[0]}
-        from .report import size_bytes
 
         meta = source.metadata()
         report = ExportReport(
@@ -190,7 +189,6 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report.seconds = time.perf_counter() - started
-    from .report import write
 
     write(report, out)
     log.info("%s", report.summary())
@@ -201,8 +199,6 @@ def _quantization_report(fmt: str, float_path: Path, float_run: Any, q_path: Pat
                          batches: list[np.ndarray], dataset: Any, split_name: str, seed: int,
                          qinfo: dict[str, Any]) -> tuple[dict[str, Any], float]:
     """Size, latency (batch of 1) and, with data, accuracy of the float export against the quantized one."""
-    from .report import latency_ms, max_abs_diff, size_bytes
-    from .source import eval_split, split_arrays
 
     q_run = _runner(fmt, q_path)
     diff = max_abs_diff(q_run, source.predict, batches)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from .report import ExportError, Runner
 
 _ORT_MISSING = re.compile(r"No Op registered for (\w+)")
@@ -57,8 +58,6 @@ def finalize(path: Path, meta: dict[str, Any], source: str) -> int | None:
     """Name the input and output, call the batch axis "batch", store ``meta`` as metadata_props, check every op
     exists in ONNX, and save the model as one file. Returns the opset."""
     import onnx
-
-    from ..checkpoint import atomic_write
 
     model = onnx.load(str(path))
     missing = unsupported_ops(model)

@@ -15,6 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..frameworks import import_tensorflow
+from . import onnx_common
 from .report import ExportError
 from .source import Source
 
@@ -33,8 +35,6 @@ class _Collect(logging.Handler):
 
 def write(source: Source, path: Path, opset: int | None = None) -> dict[str, Any]:
     """Write ``path`` and return what the report records (exporter, opset)."""
-    from ..backends.tf_backend import import_tensorflow
-    from . import onnx_common
 
     tf = import_tensorflow()
     model = source.model

@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from . import onnx_common
 from .report import ExportError
 from .source import Source
 
@@ -45,7 +46,6 @@ def _failure(exc: BaseException) -> ExportError:
 def write(source: Source, path: Path, opset: int | None = None) -> dict[str, Any]:
     """Write ``path`` and return what the report records (exporter, opset)."""
     torch = __import__("torch")
-    from . import onnx_common
 
     model = source.model
     meta = source.metadata()

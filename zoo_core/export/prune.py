@@ -21,7 +21,10 @@ from typing import Any
 import numpy as np
 
 from .. import backends, models
+from ..checkpoint.io import save
 from ..errors import ZooError
+from ..fileio import atomic_write
+from .source import resolve
 
 log = logging.getLogger("zoo.export")
 
@@ -126,8 +129,6 @@ def prune(src: Any, amount: float = 0.3, *, structured: bool = False, framework:
     ``framework``: where to prune (default: the model's, or the framework a checkpoint was saved from). A model
     object is pruned in place.
     """
-    from .source import resolve
-
     if not 0 <= float(amount) < 1:
         raise ZooError(f"--amount {amount} is not a fraction in [0, 1): it is the share of weights set to zero")
     amount = float(amount)
@@ -159,8 +160,6 @@ def prune(src: Any, amount: float = 0.3, *, structured: bool = False, framework:
                          sparsity=sum(r["zeros"] for r in layers) / max(pruned, 1),
                          model_sparsity=all_zeros / max(all_params, 1), skipped=sorted(skip))
     if out is not None:
-        from ..checkpoint import atomic_write, save
-
         extra = {"pruning": {"method": method, "amount": amount, "structured": bool(structured),
                              "sparsity": report.sparsity, "source": source.description}}
         path = save(model, out, extra=extra)

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import ZooError
+from ..fileio import atomic_write
 
 log = logging.getLogger("zoo.export")
 
@@ -119,8 +121,6 @@ def size_bytes(path: Path) -> int:
 
 def versions(*packages: str) -> dict[str, str]:
     """Installed versions of the packages that took part (those not installed are left out)."""
-    from .. import __version__
-
     found = {"zoo": __version__}
     for name in packages:
         try:
@@ -132,8 +132,6 @@ def versions(*packages: str) -> dict[str, str]:
 
 def write(report: ExportReport, out: Path) -> Path:
     """Add the report under the artifact's name to ``export_report.json`` in the artifact's folder; atomic."""
-    from ..checkpoint import atomic_write
-
     path = out.parent / REPORT_NAME
     reports: dict[str, Any] = {}
     if path.is_file():

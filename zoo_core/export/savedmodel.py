@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..frameworks import import_keras, import_tensorflow
 from .report import ExportError, Runner
 from .source import Source
 
@@ -22,8 +23,6 @@ META_FILE = Path("assets.extra") / "zoo_config.json"
 
 def write(source: Source, path: Path) -> dict[str, Any]:
     """Write the SavedModel directory ``path`` (which must not exist yet)."""
-    from ..backends.tf_backend import import_keras, import_tensorflow
-
     tf = import_tensorflow()
     keras = import_keras()
     model = source.model
@@ -50,8 +49,6 @@ def write(source: Source, path: Path) -> dict[str, Any]:
 
 def runner(path: Path) -> Runner:
     """Run the ``serving_default`` signature of ``tf.saved_model.load``, as TF Serving would."""
-    from ..backends.tf_backend import import_tensorflow
-
     tf = import_tensorflow()
     loaded = tf.saved_model.load(str(path))
     fn = loaded.signatures["serving_default"]

@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import backends, models
+from .. import backends, hub, models
+from .._version import __version__
+from ..checkpoint import read_config
+from ..data import Dataset, Preprocess, as_arrays, open_dataset
 from ..errors import ZooError
 from ..frameworks import canonical_framework
 
@@ -50,8 +53,6 @@ class Source:
 
     def metadata(self) -> dict[str, Any]:
         """What a consumer needs to preprocess images for the exported model."""
-        from .. import __version__
-
         e = self.entry
         labels = self.labels or [str(i) for i in range(e.num_classes)]
         return {
@@ -79,8 +80,6 @@ def _looks_like_path(text: str) -> bool:
 
 
 def _saved_from(path: str) -> str | None:
-    from ..checkpoint import read_config
-
     return (read_config(path).get("zoo") or {}).get("saved_from")
 
 
@@ -94,8 +93,6 @@ def resolve(src: Any, fmt: str, native: str | None, framework: str | None) -> So
     if isinstance(src, (str, os.PathLike)):
         text = os.fspath(src)
         if text.startswith("hf://"):
-            from .. import hub
-
             text = str(hub.pull(text))
         if _looks_like_path(text):
             if not Path(text).is_dir():
@@ -121,7 +118,6 @@ def open_data(data: Any, split: Sequence[float] | None = None, seed: int = 0) ->
     """A Dataset from a Dataset, a built-in name or an image folder."""
     if data is None:
         return None
-    from ..data import Dataset, open_dataset
 
     if isinstance(data, Dataset):
         return data
@@ -131,8 +127,6 @@ def open_data(data: Any, split: Sequence[float] | None = None, seed: int = 0) ->
 def split_arrays(source: Source, split: Any, limit: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(x in the source's layout, labels) for a data split, preprocessed for the model; ``limit`` draws a seeded
     random subset."""
-    from ..data import Preprocess, as_arrays
-
     if len(split) == 0:
         raise ZooError(f"the {split.name} split is empty; choose split fractions that give it images")
     x, y = as_arrays(split, Preprocess.for_model(source.model))

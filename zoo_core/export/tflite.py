@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
+from ..frameworks import import_tensorflow
 from . import savedmodel
 from .report import ExportError, Runner
 from .source import Source
@@ -42,8 +44,6 @@ def _failure(exc: BaseException) -> ExportError:
 def write(source: Source, path: Path, quantize: str | None = None, calibration: np.ndarray | None = None
           ) -> dict[str, Any]:
     """Convert and write ``path`` atomically. ``calibration``: NHWC float batches for ``quantize="int8"``."""
-    from ..backends.tf_backend import import_tensorflow
-    from ..checkpoint import atomic_write
 
     tf = import_tensorflow()
     with tempfile.TemporaryDirectory(prefix=".zoo-tflite-", dir=path.parent) as tmp:
@@ -87,8 +87,6 @@ def _convert(tf: Any, converter: Any, quantize: str | None, calibration: np.ndar
 
 def runner(path: Path, threads: int | None = None) -> Runner:
     """Run the file in ``tf.lite.Interpreter`` (``threads``: its thread count), resizing the batch axis as needed."""
-    from ..backends.tf_backend import import_tensorflow
-
     tf = import_tensorflow()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_write
 from .report import ExportError, Runner
 from .source import Source
 
@@ -22,8 +23,6 @@ EXTRA_FILE = "zoo_config.json"
 def write(source: Source, path: Path, model: Any = None) -> dict[str, Any]:
     """Trace ``model`` (default: the source model; a quantized copy when quantizing) and write it atomically."""
     import torch
-
-    from ..checkpoint import atomic_write
 
     model = source.model if model is None else model
     was_training = model.training

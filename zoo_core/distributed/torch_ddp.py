@@ -17,8 +17,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from ..distributed import DistributedError, TorchEnv, debug_record, timeout_seconds
-from .torch_backend import import_torch
+from ..errors import DistributedError
+from ..frameworks import import_torch
+from .env import TorchEnv, debug_record, timeout_seconds
 
 log = logging.getLogger("zoo.torch.dist")
 torch = import_torch()

@@ -1,8 +1,9 @@
-"""The catalogue of named models: ``registry.yaml``, files contributed by plugins, and user files.
+"""The catalogue of named models: validated entries read from YAML registry files.
 
-Sources, in order: the built-in ``registry.yaml``, files returned by plugins' ``registry_files`` hook, then the
-files named in ``ZOO_REGISTRY`` (``os.pathsep``-separated). Every entry is validated; an invalid entry fails
-with its file, line and reason. A name defined twice is an error naming both places, never an override.
+Given its sources (the files plugins return from their ``registry_files`` hook, then the files named in
+``ZOO_REGISTRY``, ``os.pathsep``-separated), :func:`build` returns the entries and the rejected contributions.
+Every entry is validated; an invalid entry fails with its file, line and reason. A name defined twice is an error
+naming both places, never an override. Which sources there are is decided above this layer (``models.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -277,47 +277,41 @@ def load_file(path: str | Path) -> list[ModelEntry]:
     return entries
 
 
-def builtin_registry_path() -> Path:
-    """The catalogue shipped with the zoo: in a wheel under zoo_core/catalogue/, in a checkout at the top."""
-    packaged = Path(__file__).parent / "catalogue" / "registry.yaml"
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "registry.yaml"
+def user_registry_files() -> list[Path]:
+    """The files named in ``$ZOO_REGISTRY``."""
+    return [Path(raw) for raw in filter(None, os.environ.get(USER_REGISTRY_ENV, "").split(os.pathsep))]
 
 
 @dataclass
 class Catalogue:
+    """Entries by name, aliases to names, and the plugins whose contributions were rejected (plugin, reason)."""
+
     entries: dict[str, ModelEntry]
     aliases: dict[str, str]
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def all_entries(self) -> list[ModelEntry]:
+        return list(self.entries.values())
+
+    def find(self, name: str) -> ModelEntry | None:
+        """The entry of a name or alias, or None."""
+        return self.entries.get(self.aliases.get(name, name))
 
 
-_lock = threading.Lock()
-_catalogue: Catalogue | None = None
-
-
-def _sources() -> list[tuple[Path, str | None]]:
-    from . import plugins
-
-    sources: list[tuple[Path, str | None]] = [(builtin_registry_path(), None)]
-    sources.extend((p, name) for p, name in plugins.state().registry_files)
-    for raw in filter(None, os.environ.get(USER_REGISTRY_ENV, "").split(os.pathsep)):
-        sources.append((Path(raw), None))
-    return sources
-
-
-def _build() -> Catalogue:
-    from . import plugins
-
+def build(sources: Iterable[tuple[Path, str | None]]) -> Catalogue:
+    """The catalogue of ``(file, plugin or None)`` sources, in order. A bad file or a taken name from a plugin
+    rejects that contribution (recorded in ``rejected``); from the user (plugin None) it raises RegistryError."""
     entries: dict[str, ModelEntry] = {}
     origin: dict[str, str | None] = {}
-    for path, plugin in _sources():
+    rejected: list[tuple[str, str]] = []
+    for path, plugin in sources:
         if plugin is None:
             file_entries = load_file(path)
         else:
             try:
                 file_entries = load_file(path)
             except RegistryError as exc:  # a plugin's bad file fails that plugin, not the zoo
-                plugins.mark_failed(plugin, str(exc))
+                rejected.append((plugin, str(exc)))
                 continue
         for entry in file_entries:
             if entry.name in entries:
@@ -329,36 +323,12 @@ def _build() -> Catalogue:
                 )
                 if plugin is None:
                     raise RegistryError(msg)
-                plugins.mark_failed(plugin, msg)
+                rejected.append((plugin, msg))
                 continue
             entries[entry.name] = entry
             origin[entry.name] = plugin
     aliases = {alias: e.name for e in entries.values() for alias in e.aliases if alias not in entries}
-    return Catalogue(entries, aliases)
-
-
-def catalogue() -> Catalogue:
-    global _catalogue
-    with _lock:
-        if _catalogue is None:
-            _catalogue = _build()
-        return _catalogue
-
-
-def reset() -> None:
-    global _catalogue
-    with _lock:
-        _catalogue = None
-
-
-def all_entries() -> list[ModelEntry]:
-    return list(catalogue().entries.values())
-
-
-def find(name: str) -> ModelEntry | None:
-    cat = catalogue()
-    name = cat.aliases.get(name, name)
-    return cat.entries.get(name)
+    return Catalogue(entries, aliases, rejected)
 
 
 def match(pattern: str, names: Iterable[str]) -> list[str]:

@@ -1,9 +1,7 @@
-"""Image-classification data: built-in datasets, image folders, and preprocessing shared by both frameworks.
+"""Datasets: built-in ones (mnist5k, digits), image folders, and their train/val/test splits.
 
 A :class:`Dataset` has ``.train``, ``.val`` and ``.test`` :class:`Split` objects (uint8 HWC images in memory, or
-image file paths, plus int labels) and ``.classes``. Preprocessing (channel conversion, resize to the model's
-input_size, mean/std normalisation) is done once in numpy/PIL from the model's registry entry, so torch and Keras
-see identical numbers; :func:`torch_loader` and :func:`tf_dataset` wrap the result for each framework.
+image file paths, plus int labels) and ``.classes``.
 """
 
 from __future__ import annotations
@@ -18,17 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from .augment import Augment, item_rng
-from .errors import ZooError
+from ..errors import DataError
+from ..fileio import atomic_write, cache_dir
 
 log = logging.getLogger("zoo.data")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 SPLIT_NAMES = ("train", "val", "test")
-
-
-class DataError(ZooError, ValueError):
-    """A dataset that cannot be used as given (empty, one class, missing split, unknown name, bad image)."""
 
 
 @dataclass
@@ -123,17 +117,6 @@ def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, classes: lis
 # ---------------------------------------------------------------------------------------------------- built-ins
 
 
-CACHE_ENV = "ZOO_CACHE"
-
-
-def cache_dir() -> Path:
-    """Where the zoo keeps files it can rebuild (parsed built-in datasets): ``$ZOO_CACHE``, else
-    ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "zoo"
-
-
 def _cached_arrays(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) from ``cache_dir()/datasets/KEY.npz``, else built, then cached (written atomically; an
     unreadable cache is rebuilt, an unwritable one skipped)."""
@@ -149,8 +132,6 @@ def _cached_arrays(key: str, build: Callable[[], tuple[np.ndarray, np.ndarray]])
         log.warning("rebuilding the cached dataset %s: %s", path, exc)
     images, labels = build()
     try:
-        from .checkpoint import atomic_write
-
         path.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, images=images, labels=labels)
@@ -332,252 +313,7 @@ def open_dataset(source: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 
     return image_folder(text, split=split, seed=seed, strict=strict)
 
 
-# ---------------------------------------------------------------------------------------------------- preprocessing
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Channel conversion, resize and normalisation for one model, in numpy/PIL (identical in both frameworks)."""
-
-    input_size: tuple[int, int]
-    in_chans: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str = "bilinear"
-
-    @classmethod
-    def for_model(cls, model: Any) -> Preprocess:
-        from .models import spec_of
-
-        e = spec_of(model).entry
-        return cls(tuple(e.input_size), int(e.in_chans), tuple(e.mean), tuple(e.std),
-                   str(getattr(e, "interpolation", "bilinear") or "bilinear"))
-
-    def _stats(self, values: tuple[float, ...]) -> np.ndarray:
-        v = np.asarray(values, np.float32)
-        if len(v) == self.in_chans:
-            return v
-        if len(v) == 1:
-            return np.repeat(v, self.in_chans)
-        if self.in_chans == 1:
-            return v.mean(keepdims=True)
-        return np.resize(v, self.in_chans)
-
-    def to_pil(self, item: Any):
-        """An image (path or uint8 array) as a PIL image with the model's channels."""
-        from PIL import Image
-
-        if isinstance(item, (str, os.PathLike)):
-            with Image.open(item) as f:
-                img = f.copy()
-        else:
-            arr = np.asarray(item)
-            if arr.dtype != np.uint8:
-                arr = np.clip(arr, 0, 255).astype(np.uint8)
-            if arr.ndim == 3 and arr.shape[2] == 1:
-                arr = arr[:, :, 0]
-            img = Image.fromarray(arr)
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            img = img.convert("RGBA")
-            background = Image.new("RGBA", img.size, (0, 0, 0, 255))
-            img = Image.alpha_composite(background, img)
-        return img.convert("L" if self.in_chans == 1 else "RGB")
-
-    def __call__(self, item: Any) -> np.ndarray:
-        """float32 HWC, resized and normalised."""
-        from PIL import Image
-
-        img = self.to_pil(item)
-        h, w = self.input_size
-        if img.size != (w, h):
-            method = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}.get(self.interpolation, Image.BILINEAR)
-            img = img.resize((w, h), method)
-        x = np.asarray(img, np.float32)
-        if x.ndim == 2:
-            x = x[:, :, None]
-        if x.shape[2] != self.in_chans:  # RGB to >3 or 2 channels: repeat/cut
-            x = np.resize(x.transpose(2, 0, 1), (self.in_chans, h, w)).transpose(1, 2, 0)
-        x = x / 255.0
-        return ((x - self._stats(self.mean)) / self._stats(self.std)).astype(np.float32)
-
-    def batch(self, items: Sequence[Any]) -> np.ndarray:
-        if len(items) == 0:
-            return np.zeros((0, *self.input_size, self.in_chans), np.float32)
-        return np.stack([self(it) for it in items])
-
-
-_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def prepare(split: Split, pre: Preprocess, layout: str = "NHWC") -> np.ndarray | None:
-    """The whole split preprocessed, float32, in ``layout`` ("NHWC" or "NCHW", C-contiguous with the layout's
-    standard strides), when its images are in memory (cached per layout); None for file splits. A torch model's
-    batches are then slices or gathers of one NCHW array, as in a plain loop over an in-memory tensor, instead of
-    a transposing copy per batch."""
-    if not split.in_memory:
-        return None
-    key = (id(split.images), len(split), pre, layout)
-    hit = _CACHE.get(key)
-    if hit is None or hit[0] is not split.images:  # the cache holds the source array, so its id stays unique
-        if len(_CACHE) >= 8:
-            _CACHE.clear()
-        hit = _CACHE[key] = (split.images, to_layout(pre.batch(split.images), layout))
-    return hit[1]
-
-
-def to_layout(x_nhwc: np.ndarray, layout: str) -> np.ndarray:
-    """An NHWC batch in ``layout``, with standard strides: ``copy()`` rather than ``ascontiguousarray``, which
-    keeps a one-channel transpose as it is (numpy counts it contiguous), and torch reads those strides as
-    channels-last and picks other kernels than for an ordinary NCHW batch."""
-    if layout == "NHWC":
-        return x_nhwc
-    if layout != "NCHW":
-        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
-    return x_nhwc.transpose(0, 3, 1, 2).copy()
-
-
-def as_arrays(split: Split, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
-    """(x float32 NHWC, y int64) for a split, fully materialised."""
-    x = prepare(split, pre)
-    if x is None:
-        x = pre.batch(split.images)
-    return x, split.labels
-
-
-def _require_nonempty(split: Split) -> None:
+def require_nonempty(split: Split) -> None:
+    """Raise DataError when a split has no images."""
     if len(split) == 0:
         raise DataError(f"the {split.name} split is empty; choose split fractions that give it data")
-
-
-# ---------------------------------------------------------------------------------------------------- torch
-
-
-class TorchSplitDataset:
-    """A map-style torch dataset of (CHW float tensor, label). ``augment`` (see zoo_core.augment) draws each
-    image's randomness from (seed, epoch, index), so it is reproducible and the same as in tf.data.
-    Module-level and torch-free until used, so DataLoader workers can pickle it under any start method."""
-
-    def __init__(self, split: Split, pre: Preprocess, augment: Any = None, seed: int = 0, epoch: int = 0):
-        self.split, self.pre, self.augment = split, pre, Augment.parse(augment)
-        self.seed, self.epoch = int(seed), int(epoch)
-        self.x = prepare(split, pre, "NCHW")
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def _image(self, i: int) -> np.ndarray:
-        """Image ``i`` preprocessed and augmented, HWC float32 (the augmentation works on HWC)."""
-        x = self.x[i].transpose(1, 2, 0) if self.x is not None else self.pre(self.split.image(i))
-        return augment_image(self.augment, self.pre, x, self.seed, self.epoch, i) if self.augment is not None else x
-
-    def __getitem__(self, i: int):
-        import torch
-
-        plain = self.x is not None and self.augment is None
-        chw = self.x[i] if plain else self._image(i).transpose(2, 0, 1).copy()  # copy(): standard strides
-        return torch.from_numpy(chw), int(self.split.labels[i])
-
-    def __getitems__(self, indices: list[int]):
-        """A whole batch at once (the DataLoader calls this instead of one ``__getitem__`` per image, then
-        :func:`batch_as_is`): one gather from the NCHW split in memory instead of a Python call and a collate per
-        image, which cost ~5 % of a small model's step."""
-        import torch
-
-        if self.x is not None and self.augment is None:
-            nchw = self.x[indices]
-        else:
-            nchw = to_layout(np.stack([self._image(i) for i in indices]), "NCHW")
-        return torch.from_numpy(nchw), torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))
-
-
-def batch_as_is(batch: Any) -> Any:
-    """The DataLoader's collate_fn for :meth:`TorchSplitDataset.__getitems__`, which returns finished batches."""
-    return batch
-
-
-def augment_image(aug: Augment, pre: Preprocess, x: np.ndarray, seed: int, epoch: int, index: int) -> np.ndarray:
-    """One training image augmented with its own (seed, epoch, index) generator."""
-    return aug(x, item_rng(seed, epoch, index), pre._stats(pre.mean), pre._stats(pre.std))
-
-
-def torch_dataset(split: Split, pre: Preprocess, augment: Any = None, seed: int = 0,
-                  epoch: int = 0) -> TorchSplitDataset:
-    return TorchSplitDataset(split, pre, augment, seed, epoch)
-
-
-def torch_loader(split: Split, pre: Preprocess, batch_size: int = 64, *, shuffle: bool = False,
-                 augment: Any = None, num_workers: int = 0, seed: int = 0, device: str = "cpu", epoch: int = 0):
-    """A ``torch.utils.data.DataLoader`` over a split; shuffling is seeded (``seed``), augmentation draws from
-    (``seed``, ``epoch``, index); pin_memory on CUDA."""
-    from .backends import get
-
-    torch = get("torch").import_framework()
-    _require_nonempty(split)
-    gen = torch.Generator()
-    gen.manual_seed(int(seed))
-    return torch.utils.data.DataLoader(
-        torch_dataset(split, pre, augment, seed, epoch), batch_size=batch_size, shuffle=shuffle,
-        num_workers=num_workers, pin_memory=str(device).startswith("cuda"), generator=gen, persistent_workers=False,
-        collate_fn=batch_as_is,
-    )
-
-
-# ---------------------------------------------------------------------------------------------------- tf.data
-
-
-def tf_dataset(split: Split, pre: Preprocess, batch_size: int | None = 64, *, shuffle: bool = False,
-               augment: Any = None, seed: int = 0, cache: bool = True):
-    """A ``tf.data.Dataset`` of (NHWC float batch, int labels) with map/cache/shuffle/prefetch
-    (``batch_size=None``: unbatched single images, not prefetched)."""
-    from .backends import get
-
-    tf = get("tf").import_framework()
-    _require_nonempty(split)
-    x = prepare(split, pre)
-    labels = split.labels.astype(np.int64)
-    if x is not None:
-        ds = tf.data.Dataset.from_tensor_slices((x, labels))
-    else:
-        paths = list(split.images)
-        h, w = pre.input_size
-
-        def load(i):
-            return pre(paths[int(i)])
-
-        def mapper(i, y):
-            img = tf.numpy_function(load, [i], tf.float32, stateful=False)
-            img.set_shape((h, w, pre.in_chans))
-            return img, y
-
-        ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths), dtype=np.int64), labels))
-        ds = ds.map(mapper, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        ds = ds.cache()
-    aug = Augment.parse(augment)
-    if aug is not None:
-        ds = augment_tf(ds, aug, pre, seed=int(seed), epoch=0)
-    if shuffle:
-        ds = ds.shuffle(len(split), seed=int(seed), reshuffle_each_iteration=False)
-    if batch_size is None:
-        return ds
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def augment_tf(ds: Any, aug: Augment, pre: Preprocess, seed: int, epoch: int) -> Any:
-    """Augment an unbatched (image, label) tf.data pipeline with the numpy augmentation (index-seeded, so equal to
-    the torch pipeline's); the index is the position in ``ds`` before any shuffle, so enumerate first."""
-    from .backends import get
-
-    tf = get("tf").import_framework()
-    h, w = pre.input_size
-
-    def run(i, im):
-        return augment_image(aug, pre, im, seed, epoch, int(i))
-
-    def mapper(i, item):
-        im, y = item
-        out = tf.numpy_function(run, [i, im], tf.float32, stateful=False)
-        out.set_shape((h, w, pre.in_chans))
-        return out, y
-
-    return ds.enumerate().map(mapper, num_parallel_calls=tf.data.AUTOTUNE)

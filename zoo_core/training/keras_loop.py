@@ -1,4 +1,4 @@
-"""Keras 3 (TensorFlow) side of zoo_core.training: freezing by canonical key, and a custom training loop."""
+"""The Keras 3 (TensorFlow) training step and epoch loop (``Trainer``); imported when a Keras model trains."""
 
 from __future__ import annotations
 
@@ -8,54 +8,24 @@ import json
 import logging
 import math
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..checkpoint import atomic_write
+from ..backends.keras_weights import leaf_layers
+from ..data.augment import Augment
+from ..data.tf_pipeline import augment_tf, tf_dataset
+from ..distributed import tf_strategy
 from ..errors import ZooError
-from .keras_weights import bindings, leaf_layers
-from .tf_backend import import_keras, import_tensorflow
+from ..fileio import atomic_write
+from ..frameworks import import_keras, import_tensorflow
 
 log = logging.getLogger("zoo.tf.train")
 _STATS = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
-def _layer_keys(model) -> list[tuple[Any, list[tuple[Any, str]]]]:
-    """(layer, [(variable, canonical key)]) for every leaf layer that owns weights."""
-    key_of = {id(b.variable): b.key for b in bindings(model)}
-    out = []
-    for layer in leaf_layers(model):
-        if layer.weights:
-            out.append((layer, [(w, key_of[id(w)]) for w in layer.weights]))
-    return out
-
-
-def set_frozen(model, is_frozen: Callable[[str], bool]) -> None:
-    """``layer.trainable = False`` for layers whose tensors are all frozen (a frozen BatchNorm then runs in
-    inference mode, keeping its moving statistics); per-variable flags for layers spanning stages."""
-    for layer, pairs in _layer_keys(model):
-        flags = [is_frozen(k) for _, k in pairs]
-        if all(flags):
-            layer.trainable = False
-            continue
-        layer.trainable = True
-        if any(flags):
-            for (w, key), frozen in zip(pairs, flags, strict=True):
-                if not key.endswith(_STATS):
-                    w.trainable = not frozen
-
-
-def parameters(model) -> list[tuple[str, int, bool]]:
-    """(canonical key, size, trainable) of the learnable tensors (BatchNorm statistics excluded)."""
-    return [(b.key, int(np.prod(b.variable.shape)), bool(b.variable.trainable)) for b in bindings(model)
-            if not b.key.endswith(_STATS)]
-
-
-_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 POSTFIX_SECONDS = 0.5  # how often the progress bar's loss/accuracy are read back from the device
 
 
@@ -81,27 +51,6 @@ def _read_back(pending: list[tuple[Any, Any, int]], total_loss: float, correct: 
         correct += int(ok)
     pending.clear()
     return total_loss, correct
-
-
-def predictor(model) -> Callable[[Any], Any]:
-    """Logits (numpy) for NHWC float batches (numpy) through a ``tf.function`` of ``model(x, training=False)``.
-
-    A compiled graph instead of an eager call: eager Keras runs op by op (30x slower at batch 1 for ResNet-18
-    on CPU). Cached per model and dtype policy, so repeated evaluations trace once (twice with a last partial
-    batch: ``reduce_retracing`` then generalises the batch dimension)."""
-    tf = import_tensorflow()
-    policies = tuple(layer.dtype_policy.name for layer in leaf_layers(model))
-    cached = _PREDICTORS.get(model)
-    if cached is None or cached[0] != policies:
-        ref = weakref.ref(model)
-
-        @tf.function(reduce_retracing=True)
-        def forward(x):
-            return ref()(x, training=False)
-
-        cached = _PREDICTORS[model] = (policies, forward)
-    forward = cached[1]
-    return lambda x: np.asarray(forward(tf.convert_to_tensor(x, dtype=tf.float32)))
 
 
 _POLICIES = {"bf16": "mixed_bfloat16", "bfloat16": "mixed_bfloat16", "fp16": "mixed_float16",
@@ -185,9 +134,7 @@ class Trainer:
             return loss, correct
 
         self._step = step
-        from . import tf_dist
-
-        self.dist = tf_dist.from_scope(self)  # built in a tf.distribute strategy's scope: distributed steps
+        self.dist = tf_strategy.from_scope(self)  # built in a tf.distribute strategy's scope: distributed steps
         self.is_main = self.dist is None or self.dist.is_main
         if self.dist is not None:
             self.steps_per_epoch = math.ceil(math.ceil(len(data.train) / self.dist.replicas) / cfg.batch_size)
@@ -198,8 +145,6 @@ class Trainer:
     def base(self):
         """The training split as an unbatched, cached tf.data pipeline of preprocessed images."""
         if self._base is None:
-            from ..data import tf_dataset
-
             self._base = tf_dataset(self.data.train, self.pre, None, shuffle=False, augment=False, cache=True)
         return self._base
 
@@ -210,9 +155,6 @@ class Trainer:
     def _epoch_data(self, epoch: int):
         """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
         augmented per index, in :meth:`_order`, batched and prefetched."""
-        from ..augment import Augment
-        from ..data import augment_tf
-
         tf, cfg = self.tf, self.cfg
         ds = self.base
         if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
@@ -228,8 +170,6 @@ class Trainer:
         step for the CPU (a plain Keras ``fit`` on arrays gathers whole batches too)."""
         tf, b = self.tf, self.cfg.batch_size
         if self._arrays is None:
-            from ..data import tf_dataset
-
             whole = tf_dataset(self.data.train, self.pre, len(self.data.train), cache=False)  # parallel decoding
             with tf.device("/CPU:0"):  # the split stays in host memory; each batch goes to the device in the step
                 self._arrays = tuple(tf.identity(t) for t in next(iter(whole)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ZooError
+from ..errors import ZooError
 
 OPS = ("crop", "flip", "jitter")
 

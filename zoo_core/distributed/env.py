@@ -1,13 +1,14 @@
 """Distributed training, framework-free part: who this process is (rank, world size, chief) from torchrun's
 environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``) or from ``TF_CONFIG``; the collective
 timeout; and the ``zoo train --nproc N`` launcher, which re-runs the same command under torchrun (PyTorch's own
-elastic launcher). The engines themselves live in ``backends/torch_dist.py`` (DDP) and ``backends/tf_dist.py``
-(tf.distribute). See docs/distributed.md.
+elastic launcher). The engines themselves live beside it in ``torch_ddp.py`` (DDP) and ``tf_strategy.py``
+(tf.distribute), each imported with its framework. See docs/distributed.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Terminated, ZooError
+from .. import backends
+from ..errors import DistributedError, Terminated
+from ..fileio import atomic_write
+from ..frameworks import require
 
 log = logging.getLogger("zoo.distributed")
 
@@ -28,10 +32,13 @@ DEFAULT_TIMEOUT = 600.0
 DEBUG_DIR_ENV = "ZOO_DIST_DEBUG_DIR"  # each rank writes rank<R>.json (pid, weight fingerprint, history) here
 STRATEGIES = ("none", "mirrored", "multiworker")
 LAUNCH_ENV = "ZOO_LAUNCH_NPROC"  # set by `zoo train --nproc N` for its ranks (torchrun's parser rejects --nproc)
+# the engines import their framework when imported, so they are reached through this table only
+_ENGINES = {"torch": "zoo_core.distributed.torch_ddp", "tf": "zoo_core.distributed.tf_strategy"}
 
 
-class DistributedError(ZooError):
-    """A distributed run that cannot start (bad environment) or that lost a worker."""
+def engine(framework: str) -> Any:
+    """The distributed engine of a framework (``torch_ddp`` or ``tf_strategy``), importing the framework."""
+    return importlib.import_module(_ENGINES[require(framework)])
 
 
 # ---------------------------------------------------------------------------------------------------- environment
@@ -167,8 +174,6 @@ def debug_record(rank: int, **fields: Any) -> None:
     folder = os.environ.get(DEBUG_DIR_ENV)
     if not folder:
         return
-    from .checkpoint import atomic_write
-
     path = Path(folder) / f"rank{rank}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.is_file() else {}
@@ -198,8 +203,6 @@ def launch(nproc: int, argv: Sequence[str], out: str | os.PathLike | None = None
     """Run ``zoo ARGV`` under torchrun with ``nproc`` processes on this machine and wait for it. torchrun's
     agent stops every worker when one fails; a failure raises :class:`DistributedError` naming the run
     directory to ``--resume`` from."""
-    from .frameworks import require
-
     require("torch")
     if nproc < 1:
         raise DistributedError(f"--nproc must be >= 1, got {nproc}")
@@ -267,6 +270,4 @@ def record_final(model: Any, rank: int, history: dict[str, Any]) -> None:
     """With $ZOO_DIST_DEBUG_DIR set, record this rank's final weight fingerprint and history (see debug_record)."""
     if not os.environ.get(DEBUG_DIR_ENV):
         return
-    from . import backends
-
     debug_record(rank, weights=fingerprint(backends.of(model).to_canonical(model)), history=history)

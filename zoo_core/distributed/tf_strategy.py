@@ -19,8 +19,9 @@ import logging
 import math
 from typing import Any
 
-from ..distributed import TIMEOUT_ENV, DistributedError, TFConfig, debug_record, timeout_seconds
-from .tf_backend import import_keras, import_tensorflow
+from ..errors import DistributedError
+from ..frameworks import import_keras, import_tensorflow
+from .env import TIMEOUT_ENV, TFConfig, debug_record, timeout_seconds
 
 log = logging.getLogger("zoo.tf.dist")
 tf = import_tensorflow()

@@ -8,94 +8,28 @@ Each check builds real models in both frameworks; run them in tests (torch impor
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import tempfile
+import textwrap
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import backends, models
-
-ATOL = 1e-4  # max |Δlogits|, absolute
-RTOL = 1e-5  # max |Δlogits| relative to the largest |logit|
-
-
-def randomize(tensors: dict[str, np.ndarray], seed: int = 0) -> dict[str, np.ndarray]:
-    """Perturb canonical tensors so that mapping bugs show in the logits.
-
-    Random init hides them: fresh BatchNorm statistics are 0/1, timm zero-inits the last BN gamma of each ResNet
-    block, biases start at 0. Running variances become U(0.5, 1.5), other 1-D tensors (norm scales, biases, running
-    means) get N(0, 0.1) added, larger tensors N(0, 0.01), integer counters a random count. For deep BatchNorm nets
-    prefer ``realistic_weights``, which keeps activations (and so float32 error) at a realistic scale.
-    """
-    rng = np.random.default_rng(seed)
-    out = {}
-    for key, value in tensors.items():
-        v = np.asarray(value)
-        if not np.issubdtype(v.dtype, np.floating):
-            out[key] = np.asarray(rng.integers(1, 100), dtype=v.dtype).reshape(v.shape)
-        elif key.endswith("running_var"):
-            out[key] = rng.uniform(0.5, 1.5, v.shape).astype(v.dtype)
-        elif v.ndim <= 1:
-            out[key] = (v + rng.normal(0, 0.1, v.shape)).astype(v.dtype)
-        else:
-            out[key] = (v + rng.normal(0, 0.01, v.shape)).astype(v.dtype)
-    return out
-
-
-def realistic_weights(entry: Any, seed: int = 0, batch: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Canonical weights of ``entry`` (a registry entry) with every tensor randomised, BatchNorm included.
-
-    Independent random BatchNorm statistics let activations grow block after block in eval mode (ResNet-50 logits
-    reach ~600, EfficientNet ~3e4, where float32 alone moves them past 1e-4). So each BatchNorm, in forward
-    order, gets statistics measured on its actual eval-mode input for ``batch`` (NCHW; the batch the logits will
-    be compared on, or a random one): running_var = max(E[x²], 1) × U(0.75, 1.25), running_mean = N(0, 0.1)·rms
-    (normalising by the second moment, never below 1, amplifies neither activations nor float32 error); weights
-    U(0.5, 1.5), biases N(0, 0.2). Logits stay O(1..10). Needs torch.
-    """
-    torch = backends.get("torch").import_framework()
-    model = models.build(entry, "torch").eval()
-    tb = backends.get("torch")
-    start = tb.to_canonical(model)  # the architecture's own init for weights; 1-D tensors (norms, biases) perturbed
-    tb.from_canonical(model, {k: v if v.ndim > 1 else randomize({k: v}, seed)[k] for k, v in start.items()})
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    g = torch.Generator().manual_seed(seed)
-    h, w = entry.input_size
-    x = torch.randn(8, entry.in_chans, h, w, generator=g) if batch is None else torch.from_numpy(batch)
-    done: set[int] = set()
-
-    def set_statistics(norm: Any, inp: tuple) -> None:
-        # One forward pass: each BatchNorm, when first reached, is set from its actual input, which every
-        # BatchNorm before it in forward order has already shaped (the same as setting them one pass each).
-        if id(norm) in done:
-            return
-        done.add(id(norm))
-        dims = [d for d in range(inp[0].dim()) if d != 1]
-        # the second moment, not the variance: x / rms(x) stays O(1) and subtracts no large mean (which
-        # would cancel digits and amplify float32 error); offsets stay small against the rms
-        second = inp[0].square().mean(dims)
-        second = torch.clamp(second, min=1.0)  # never amplify: small activations stay small, as at init
-        c = norm.num_features
-        norm.running_mean.copy_(torch.randn(c, generator=g) * 0.1 * second.sqrt())
-        norm.running_var.copy_(second * (torch.rand(c, generator=g) * 0.5 + 0.75))
-        norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
-        norm.bias.copy_(torch.randn(c, generator=g) * 0.2)
-        norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=g)))
-
-    hooks = [m.register_forward_pre_hook(set_statistics) for m in norms]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return tb.to_canonical(model)
-
-
-def to_layout(x_nchw: np.ndarray, framework: str) -> np.ndarray:
-    return x_nchw if framework == "torch" else x_nchw.transpose(0, 2, 3, 1)
+from .. import backends, factory, models, plugins
+from ..checkpoint.io import save
+from ..frameworks import canonical_framework, is_installed, require
+from ..layout import to_layout
+from ..parity import ATOL, RTOL, compare, random_batch, randomize, realistic_weights
+from ..plugins import ALLOWLIST_ENV
+from ..training import stages
 
 
 @dataclass
@@ -117,23 +51,6 @@ class ParityReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def _batch(entry, batch: int, seed: int) -> np.ndarray:
-    h, w = entry.input_size
-    return np.random.default_rng(seed).standard_normal((batch, entry.in_chans, h, w)).astype(np.float32)
-
-
-def compare(model_a: Any, model_b: Any, *, batch: int = 2, seed: int = 0) -> tuple[float, float, float]:
-    """Max |Δlogits| (absolute, relative to the largest |logit|) of two zoo models on one random batch."""
-    entry = models.spec_of(model_a).entry
-    x = _batch(entry, batch, seed)
-    fa, fb = backends.framework_of(model_a), backends.framework_of(model_b)
-    a = backends.get(fa).predict(model_a, to_layout(x, fa))
-    b = backends.get(fb).predict(model_b, to_layout(x, fb))
-    diff = float(np.max(np.abs(a - b)))
-    scale = float(np.max(np.abs(a)))
-    return diff, diff / max(scale, 1e-12), scale
-
-
 def check_parity(name: str, source: str = "torch", target: str = "tf", *, input_size: int | tuple | None = None,
                  num_classes: int | None = None, seed: int = 0, through_disk: bool = True,
                  raise_on_failure: bool = True) -> ParityReport:
@@ -141,17 +58,15 @@ def check_parity(name: str, source: str = "torch", target: str = "tf", *, input_
     checkpoint when ``through_disk``), compare the logits, and move them back to check the round trip is bit-exact.
     """
     src_backend, dst_backend = backends.get(source), backends.get(target)
-    entry = models.spec_of(models.load(name, framework="torch", input_size=input_size,
+    entry = models.spec_of(factory.load(name, framework="torch", input_size=input_size,
                                        num_classes=num_classes)).entry
-    tensors = realistic_weights(entry, seed, batch=_batch(entry, 2, seed))
+    tensors = realistic_weights(entry, seed, batch=random_batch(entry, 2, seed))
     src = models.build(entry, source)
     src_backend.from_canonical(src, tensors)
     if through_disk:
-        from .checkpoint import save
-
         with tempfile.TemporaryDirectory() as tmp:
             save(src, Path(tmp) / "ckpt")
-            dst = models.load(str(Path(tmp) / "ckpt"), framework=target)
+            dst = factory.load(str(Path(tmp) / "ckpt"), framework=target)
     else:
         dst = models.build(entry, target)
         dst_backend.from_canonical(dst, src_backend.to_canonical(src))
@@ -173,9 +88,7 @@ def check_parity(name: str, source: str = "torch", target: str = "tf", *, input_
 
 def check_stage_patterns(name: str, framework: str = "torch") -> None:
     """Every canonical tensor belongs to exactly one stage."""
-    from fnmatch import fnmatchcase
-
-    model = models.load(name, framework=framework)
+    model = factory.load(name, framework=framework)
     arch = models.get_architecture(models.spec_of(model).entry)
     for key in backends.get(framework).to_canonical(model):
         owners = [s for s, pats in arch.stage_patterns.items() if any(fnmatchcase(key, p) for p in pats)]
@@ -185,8 +98,6 @@ def check_stage_patterns(name: str, framework: str = "torch") -> None:
 
 def check_stage_coverage(arch: Any, keys: Any, *, where: str = "") -> None:
     """Every canonical key in ``keys`` matches the patterns of exactly one stage of ``arch``."""
-    from fnmatch import fnmatchcase
-
     for key in keys:
         owners = [s for s, pats in arch.stage_patterns.items() if any(fnmatchcase(key, p) for p in pats)]
         if len(owners) != 1:
@@ -252,8 +163,6 @@ def _builder_ref(arch: Any, fw: str) -> str:
 
 def _plugin_of(arch_name: str) -> tuple[Any, str | None]:
     """(PluginInfo, importable module name or None) of the plugin that registered ``arch_name``."""
-    from . import plugins
-
     st = plugins.state()
     pname = st.provider.get(arch_name)
     if pname is None:
@@ -264,9 +173,7 @@ def _plugin_of(arch_name: str) -> tuple[Any, str | None]:
 
 def _resolve_model(name: str) -> tuple[Any, Any]:
     """(registry entry, architecture) for a model name or an architecture name; raises with the hook to fix."""
-    from . import plugins, registry
-
-    entry = registry.find(name)
+    entry = models.catalogue().find(name)
     arch = plugins.get_architecture(entry.architecture if entry else name)
     if arch is None:
         wanted = entry.architecture if entry else name
@@ -278,7 +185,7 @@ def _resolve_model(name: str) -> tuple[Any, Any]:
             f"register(zoo_core.Architecture(name={wanted!r}, ...)){why}"
         )
     if entry is None:
-        entries = [e for e in registry.all_entries() if e.architecture == arch.name]
+        entries = [e for e in models.catalogue().all_entries() if e.architecture == arch.name]
         if not entries:
             raise ContractError(
                 f"architecture {arch.name!r} has no model in the registry: return a YAML file with a model of "
@@ -292,11 +199,6 @@ def check_plugin_import(module: str, architecture: str, plugin: str | None = Non
     """Import a plugin module and load it (only it, when ``plugin`` names its entry point) in a fresh interpreter;
     return the frameworks that got imported (the contract: none). Raises ContractError if the import or the
     registration fails there."""
-    import json
-    import os
-    import subprocess
-    import textwrap
-
     code = textwrap.dedent(f"""
         import importlib, json, sys
         import zoo_core
@@ -308,8 +210,6 @@ def check_plugin_import(module: str, architecture: str, plugin: str | None = Non
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "TF_CPP_MIN_LOG_LEVEL": "3"}
     if plugin:
-        from .plugins import ALLOWLIST_ENV
-
         env[ALLOWLIST_ENV] = plugin  # other installed plugins are not under test
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     if proc.returncode != 0:
@@ -320,8 +220,6 @@ def check_plugin_import(module: str, architecture: str, plugin: str | None = Non
 
 
 def _installed_frameworks(arch: Any) -> tuple[str, ...]:
-    from .frameworks import is_installed
-
     return tuple(fw for fw in arch.frameworks if is_installed(fw))
 
 
@@ -341,11 +239,6 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
     architecture builds in that is installed; keep ``input_size`` small for speed. Raises ``ContractError`` naming
     every failed check and the hook or builder to fix (or returns the report with ``raise_on_failure=False``).
     """
-    import time
-    from contextlib import contextmanager
-
-    from .frameworks import canonical_framework
-
     __tracebackhide__ = True  # pytest shows the ContractError, not the kit's internals
 
     wanted = tuple(checks or CHECKS)
@@ -414,8 +307,6 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
                     f"architecture {arch.name!r} has no {fw} builder: add {fw!r}: 'module:function' to "
                     f"Architecture(builders=...) in your register_architectures hook"
                 )
-            from .frameworks import is_installed, require
-
             if not is_installed(fw):
                 try:
                     require(fw)  # its error names the extra to install
@@ -434,12 +325,13 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
     if "output_shape" in wanted:
         for fw, model in built.items():
             with check(f"output_shape[{fw}]") as res:
-                out = backends.get(fw).predict(model, to_layout(batch, fw))
+                x = to_layout(batch, fw, source="NCHW")
+                out = backends.get(fw).predict(model, x)
                 layout = "NCHW" if fw == "torch" else "NHWC"
                 if tuple(out.shape) != (2, num_classes):
                     raise ContractError(
                         f"{_builder_ref(arch, fw)} returned a model whose output for a {layout} batch of shape "
-                        f"{to_layout(batch, fw).shape} has shape {tuple(out.shape)}, expected (2, {num_classes}): "
+                        f"{x.shape} has shape {tuple(out.shape)}, expected (2, {num_classes}): "
                         "build from spec.num_classes, spec.in_chans and spec.input_size"
                     )
                 if not np.isfinite(out).all():
@@ -504,14 +396,12 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
 
 
 def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:
-    from .checkpoint import save
-
     be = backends.get(fw)
     be.from_canonical(model, randomize(be.to_canonical(model)))
     before = be.to_canonical(model)
     with tempfile.TemporaryDirectory() as tmp:
         save(model, Path(tmp) / "ckpt")
-        loaded = models.load(str(Path(tmp) / "ckpt"), framework=fw)
+        loaded = factory.load(str(Path(tmp) / "ckpt"), framework=fw)
     after = be.to_canonical(loaded)
     changed = [k for k in before if k not in after or after[k].dtype != before[k].dtype
                or not np.array_equal(after[k], before[k])]
@@ -519,8 +409,8 @@ def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:
         raise ContractError(f"save then load in {fw} changed tensors {changed[:5]} (or the key set): "
                             "the architecture's canonical weights must round-trip; check its Keras layer names "
                             "and zoo_bindings()")
-    a = be.predict(model, to_layout(batch, fw))
-    b = be.predict(loaded, to_layout(batch, fw))
+    a = be.predict(model, to_layout(batch, fw, source="NCHW"))
+    b = be.predict(loaded, to_layout(batch, fw, source="NCHW"))
     if not np.allclose(a, b, rtol=0, atol=1e-6, equal_nan=True):
         raise ContractError(f"the model loaded in {fw} gives other logits than the saved one "
                             f"(max |Δ| {float(np.nanmax(np.abs(a - b))):.3g}) though every tensor is equal")
@@ -528,17 +418,15 @@ def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:
 
 
 def _check_stages(model: Any, fw: str, arch: Any) -> str:
-    from . import training
-
     keys = backends.get(fw).to_canonical(model)
     check_stage_coverage(arch, keys, where=f"{fw}: ")
-    learnable = [s for s, n, _ in training.trainable_summary(model) if n]
+    learnable = [s for s, n, _ in stages.trainable_summary(model) if n]
     for stage in arch.stages[:-1]:
-        frozen = training.freeze(model, until=stage)
+        frozen = stages.freeze(model, until=stage)
         expect = list(arch.stages[:arch.stages.index(stage) + 1])
-        rows = {s: t for s, n, t in training.trainable_summary(model) if n}
+        rows = {s: t for s, n, t in stages.trainable_summary(model) if n}
         wrong = [s for s in rows if rows[s] == (s in expect)]
-        training.unfreeze(model)
+        stages.unfreeze(model)
         if frozen != expect or wrong:
             raise ContractError(f"{fw}: freeze(until={stage!r}) left stages {wrong} in the wrong state: check "
                                 "Architecture(stages=..., stage_patterns=...) in your register_architectures hook")

@@ -1,4 +1,4 @@
-"""PyTorch side of zoo_core.training: freezing by canonical key, and the training loop."""
+"""The PyTorch training step and epoch loop (``Trainer``); imported with torch, when a torch model trains."""
 
 from __future__ import annotations
 
@@ -7,84 +7,19 @@ import io
 import json
 import logging
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write
+from ..data.torch_loader import torch_loader
+from ..distributed import torch_ddp
 from ..errors import ZooError
-from .torch_backend import import_torch
+from ..fileio import atomic_write
+from ..frameworks import import_torch
 
 log = logging.getLogger("zoo.torch.train")
 torch = import_torch()
-nn = torch.nn
-_BN = nn.modules.batchnorm._BatchNorm
 POSTFIX_SECONDS = 0.5  # how often the progress bar's loss/accuracy are read back from the device
-
-
-def _frozen_bn_train(self, mode: bool = True):
-    """``train()`` of a frozen BatchNorm: it stays in eval mode, so its running statistics do not change."""
-    return nn.Module.train(self, False)
-
-
-def set_frozen(model, is_frozen: Callable[[str], bool]) -> None:
-    """requires_grad per parameter from its canonical (state_dict) name; BatchNorm layers whose parameters (or,
-    without affine parameters, running statistics) are all frozen are pinned to eval mode."""
-    for name, p in model.named_parameters():
-        p.requires_grad_(not is_frozen(name))
-    for mname, m in model.named_modules():
-        if not isinstance(m, _BN):
-            continue
-        prefix = f"{mname}." if mname else ""
-        keys = [prefix + n for n, _ in m.named_parameters(recurse=False)] or [prefix + "running_mean"]
-        if all(is_frozen(k) for k in keys):
-            m.train = types.MethodType(_frozen_bn_train, m)
-            m.eval()
-        else:
-            if "train" in m.__dict__:
-                del m.__dict__["train"]
-            m.training = model.training
-
-
-def parameters(model) -> list[tuple[str, int, bool]]:
-    return [(n, int(p.numel()), bool(p.requires_grad)) for n, p in model.named_parameters()]
-
-
-def _standard_strides(x: Any) -> Any:
-    """``x`` as float32 with C-order strides, copied only when it has other strides: a transposed NHWC view, even
-    one numpy counts contiguous (one channel), would make torch run the convolutions in channels-last layout."""
-    import numpy as np
-
-    x = np.asarray(x, np.float32)
-    standard = np.empty((0,) + x.shape[1:], np.float32).strides[1:]
-    return x if x.flags.c_contiguous and x.strides[1:] == standard else x.copy()
-
-
-def predictor(model) -> Callable[[Any], Any]:
-    """Logits (numpy) for NCHW float batches (numpy), in eval mode under ``torch.inference_mode``, on the model's
-    device; the model's train/eval mode is restored after each batch. Inputs with other than standard NCHW
-    strides are copied (see :func:`_standard_strides`)."""
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    modules = list(model.modules())
-
-    def predict(x):
-        # switch modes only when some module trains: Module.train()/eval() walks every submodule (~1 ms for a
-        # ViT-Tiny, twice per batch was 10 % of its inference time)
-        was_training = model.training
-        switch = was_training or any(m.training for m in modules)
-        if switch:
-            model.eval()
-        try:
-            with torch.inference_mode():
-                out = model(torch.from_numpy(_standard_strides(x)).to(device, non_blocking=True))
-            return out.float().cpu().numpy()
-        finally:
-            if switch:
-                model.train(was_training)
-
-    return predict
 
 
 def resolve_device(device: str | None) -> Any:
@@ -117,11 +52,8 @@ class Trainer:
     seeded generator, so a resumed run repeats exactly what an uninterrupted one does."""
 
     def __init__(self, model, data, pre, cfg):
-        from ..data import torch_loader
-        from . import torch_dist
-
         self.model, self.data, self.pre, self.cfg = model, data, pre, cfg
-        self.dist = torch_dist.from_env(cfg.device)  # None unless under torchrun with several processes
+        self.dist = torch_ddp.from_env(cfg.device)  # None unless under torchrun with several processes
         self.is_main = self.dist is None or self.dist.is_main
         if not self.is_main:
             self.cfg = cfg = dataclasses.replace(cfg, progress=False)
@@ -143,7 +75,7 @@ class Trainer:
             raise ZooError(f"unknown mixed_precision {cfg.mixed_precision!r}; use None, 'bf16' or 'fp16'")
         use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self._loader = lambda epoch: torch_loader(
             data.train, pre, cfg.batch_size, shuffle=True, augment=cfg.augment, num_workers=cfg.num_workers,
             seed=cfg.shuffle_seed(epoch), device=str(self.device), epoch=epoch)
@@ -187,7 +119,7 @@ class Trainer:
             else:
                 loss.backward()
             if cfg.grad_clip:
-                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
             if self.scaler is not None:
                 self.scaler.step(self.opt)
                 self.scaler.update()

@@ -1,0 +1,3 @@
+"""The zoo's version, in a module of its own so that anything can read it without importing the package root."""
+
+__version__ = "0.1.0"

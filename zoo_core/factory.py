@@ -1,0 +1,85 @@
+"""Load anything by one name: a catalogue name, a checkpoint directory or a Hub handle; describe it.
+
+Layer 4: the one place that composes the catalogue (``models``), checkpoints and the Hub, like timm's
+``create_model``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import backends, hub, models, plugins
+from .checkpoint.format import WEIGHTS_NAME, entry_from_config, read_config
+from .checkpoint.io import load_dir
+from .errors import ZooError
+from .fileio import sha256_file
+from .frameworks import FRAMEWORKS, canonical_framework, is_installed
+
+
+def _is_path(name: str) -> bool:
+    return os.sep in name or "/" in name or os.path.isdir(name)
+
+
+def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None = None,
+         in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, strict: bool = True,
+         weights: str | None = None, token: str | None = None, endpoint: str | None = None,
+         **config: Any) -> Any:
+    """Load a model as a plain ``torch.nn.Module`` or ``keras.Model``.
+
+    ``name_or_path``: a registry name or alias (random init), a checkpoint directory (zoo or timm layout), or a
+    Hub handle ``hf://owner/repo[@revision]``. ``framework``: torch / pytorch / pt, or tf / tensorflow / keras.
+    Torch models take NCHW input, Keras models NHWC. ``num_classes``, ``in_chans`` and ``input_size`` override
+    the registry entry; extra keywords override its config. For a checkpoint, a different ``num_classes``
+    re-initialises only the head. ``weights="default"`` loads the Hub weights a registry entry names (pinned
+    revision, sha256 checked). ``token``/``endpoint`` override huggingface_hub's settings for Hub handles.
+    """
+    canonical_framework(framework)
+    if weights is not None and not name_or_path.startswith("hf://"):
+        if weights != "default":
+            raise ZooError(f"weights={weights!r}: use weights='default' (the registry's Hub weights) or a hf:// handle")
+        entry = models.get_entry(name_or_path)
+        if entry.weights is None:
+            raise ZooError(f"model {entry.name!r} has no weights in the registry ({entry.source}); "
+                           "load it without weights= for random init, or from a checkpoint directory or hf:// handle")
+        path = hub.pull(entry.weights.repo, revision=entry.weights.revision, token=token, endpoint=endpoint)
+        if entry.weights.sha256 and sha256_file(path / WEIGHTS_NAME) != entry.weights.sha256:
+            raise ZooError(f"the weights of {entry.name!r} at hf://{entry.weights.repo}@{entry.weights.revision} do "
+                           f"not match the sha256 in the registry ({entry.source}); the repo changed or is corrupt")
+        name_or_path = str(path)
+    if name_or_path.startswith("hf://"):
+        name_or_path = str(hub.pull(name_or_path, token=token, endpoint=endpoint))
+    if _is_path(name_or_path):
+        if in_chans is not None or input_size is not None or config:
+            raise ZooError("a checkpoint fixes in_chans, input_size and config; only num_classes can be changed")
+        return load_dir(name_or_path, framework, num_classes=num_classes, strict=strict)
+    entry = models.get_entry(name_or_path)
+    return models.build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
+                        config=config or None)
+
+
+def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
+    """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the parameter
+    count per installed framework (this builds the model)."""
+    if name.startswith("hf://") or _is_path(name):
+        path = str(hub.pull(name)) if name.startswith("hf://") else name
+        entry = entry_from_config(read_config(path), Path(path))
+    else:
+        entry = models.get_entry(name)
+    info: dict[str, Any] = entry.to_dict()
+    arch = plugins.get_architecture(entry.architecture)
+    info["available"] = arch is not None
+    if arch is None:
+        info["unavailable_reason"] = models.missing_reason(entry)
+        return info
+    info["stages"] = list(arch.stages)
+    info["frameworks"] = list(arch.frameworks)
+    info["plugin"] = plugins.state().provider.get(arch.name)
+    if params:
+        counts = {}
+        for fw in FRAMEWORKS:
+            if fw in arch.frameworks and is_installed(fw):
+                counts[fw] = backends.get(fw).count_params(models.build(entry, fw))
+        info["params"] = counts
+    return info

@@ -1,0 +1,212 @@
+"""``finetune``: the training loop's framework-neutral driver (epochs, validation, files, resume, interrupts).
+
+The per-framework steps are ``torch_loop.Trainer`` and ``keras_loop.Trainer``, imported with their framework.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backends
+from ..checkpoint.io import save
+from ..data.augment import Augment
+from ..data.preprocess import Preprocess
+from ..distributed import env as distributed
+from ..errors import DistributedError, ZooError
+from ..fileio import atomic_write_text
+from ..frameworks import import_keras, require
+from ..models import spec_of
+from .config import TrainConfig, lr_at, validate
+from .evaluation import predict_split
+from .metrics import cross_entropy
+from .reports import CURVES_NAME, HISTORY_NAME, INTERRUPTED_NAME, STATE_NAME, plot_curves
+
+log = logging.getLogger("zoo.training")
+EpochCallback = Callable[[int, dict[str, Any]], "bool | None"]  # (1-based epoch, history) -> stop?
+# the per-framework training steps, imported with their framework when a model of it trains
+_LOOP_MODULES = {"torch": "zoo_core.training.torch_loop", "tf": "zoo_core.training.keras_loop"}
+
+
+def _loop_module(model: Any):
+    fw = backends.framework_of(model)
+    backends.get(fw)
+    return importlib.import_module(_LOOP_MODULES[fw])
+
+
+def seed_everything(seed: int, framework: str) -> None:
+    """Seed Python, numpy and the framework, so that a model built next (its random init) is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    backend = backends.get(framework)
+    if require(framework) == "torch":
+        backend.import_framework().manual_seed(seed)
+    else:
+        import_keras().utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold SIGINT (Ctrl-C) and SIGTERM (torchrun stopping its workers, a scheduler preempting the job) until
+    the block ends, so an epoch's files are written completely; then deliver them to the handlers they had
+    (SIGINT raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    # an ignored signal stays ignored; one whose handler was installed outside Python (None) is left alone,
+    # since it could not be put back
+    held = [s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None))
+            if s is not None and signal.getsignal(s) not in (signal.SIG_IGN, None)]
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    for signum in dict.fromkeys(received):
+        signal.raise_signal(signum)
+
+
+def _state_path(out: Path, framework: str) -> Path:
+    return out / f"{STATE_NAME}.{'pt' if framework == 'torch' else 'npz'}"
+
+
+def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64,
+             optimizer: str = "adamw", schedule: str = "cosine", warmup_epochs: float = 0,
+             label_smoothing: float = 0.0, weight_decay: float | None = None, grad_clip: float | None = None,
+             seed: int = 0, out: str | os.PathLike | None = None, device: str = "auto",
+             mixed_precision: str | None = None, early_stopping: int | None = None, resume: bool = False,
+             augment: Any = False, num_workers: int = 0, progress: bool | None = None,
+             strategy: Any = None, callbacks: Sequence[EpochCallback] = ()) -> dict[str, Any]:
+    """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
+
+    ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
+    without improvement of val accuracy (train loss when there is no val split). ``mixed_precision``: "bf16" or
+    "fp16" (float32 weights, low-precision compute during training only; fp16 with loss scaling).
+    ``augment``: True for random resized crop + flip + colour jitter, or a subset such as "crop,flip"
+    (zoo_core.augment; the same per-image randomness in both frameworks). With ``out``: a checkpoint of the
+    model after every epoch (zoo_core.checkpoint.save),
+    the full training state beside it (weights, optimizer, epoch, RNG; atomic), history.json and curves.png;
+    ``resume=True`` continues from the last complete epoch recorded there. Returns the history dict.
+
+    Distributed (docs/distributed.md): under torchrun a torch model trains with DDP, ``batch_size`` per process;
+    a Keras model trains with ``strategy`` (a tf.distribute strategy whose scope built the model), ``batch_size``
+    per replica. Metrics are reduced over all workers; only rank 0 / the chief writes files.
+
+    ``callbacks``: functions called as ``callback(epoch, history)`` after each epoch (1-based epoch, after its files
+    are written), on every rank; one that returns True stops training there (``history["stopped_by"]``).
+    """
+    cfg = TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
+                      float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
+                      Augment.parse(augment), int(num_workers), progress)
+    validate(cfg, model, data)
+    framework = spec_of(model).framework
+    tb = _loop_module(model)
+    pre = Preprocess.for_model(model)
+    if strategy is not None and framework != "tf":
+        raise ZooError("strategy= is a tf.distribute strategy for Keras models; PyTorch models train distributed "
+                       "under torchrun (zoo train --nproc N)")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        trainer = tb.Trainer(model, data, pre, cfg)
+    dist = getattr(trainer, "dist", None)  # the distributed context, None in a single process
+    main = dist is None or dist.is_main
+    history: dict[str, Any] = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "val_loss": [],
+                               "val_acc": [], "seconds": [], "images_per_second": []}
+    start, best, since_best = 0, None, 0
+    out_dir = Path(out) if out is not None else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if out_dir is None:
+            raise ZooError("resume=True needs out=DIR, the directory of the run to continue")
+        state = _state_path(out_dir, framework)
+        if state.is_file():
+            meta = trainer.load_state(state)
+            start, history = int(meta["epoch"]), meta["history"]
+            best, since_best = meta.get("best"), int(meta.get("since_best", 0))
+            log.info("resuming %s from epoch %d", out_dir, start)
+        else:
+            log.warning("resume=True but %s has no training state; starting from epoch 0", out_dir)
+    if dist is not None and not dist.same_on_all_ranks(start):
+        raise DistributedError(
+            f"the workers would start from different epochs (rank {dist.rank}: epoch {start}); every worker must "
+            f"see the same run directory {out_dir} (a shared filesystem) to resume")
+    try:
+        steps = trainer.steps_per_epoch
+        for epoch in range(start, cfg.epochs):
+            t0 = time.perf_counter()
+            stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps))
+            seconds = time.perf_counter() - t0
+            val_loss = val_acc = None
+            if len(data.val):
+                logits = predict_split(model, data.val, max(cfg.batch_size, 256))
+                val_loss = cross_entropy(logits, data.val.labels)
+                val_acc = float((logits.argmax(1) == data.val.labels).mean())
+            for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
+                               ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
+                               ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
+                history[key].append(value)
+            if main:
+                log.info("epoch %d/%d: loss %.4f acc %.4f val_loss %s val_acc %s", epoch + 1, cfg.epochs,
+                         stats["loss"], stats["acc"], val_loss, val_acc)
+            stop = False
+            if early_stopping:
+                metric = val_acc if val_acc is not None else -stats["loss"]
+                if best is None or metric > best:
+                    best, since_best = metric, 0
+                else:
+                    since_best += 1
+                    stop = since_best >= early_stopping
+            if stop:
+                history["stopped_early"] = epoch + 1
+                log.info("early stopping after epoch %d: no improvement for %d epochs", epoch + 1, since_best)
+            if out_dir is not None and main:  # rank 0 / the chief alone writes the run's files
+                with _interrupts_deferred():  # Ctrl-C while saving: finish the epoch's files first
+                    meta = {"epoch": epoch + 1, "history": history, "config": asdict(cfg), "framework": framework,
+                            "best": best, "since_best": since_best}
+                    trainer.save_state(_state_path(out_dir, framework), meta)
+                    save(model, out_dir, labels=list(data.classes),
+                                    extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
+                    atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
+                    plot_curves(history, out_dir / CURVES_NAME)
+            for callback in callbacks:
+                if callback(epoch + 1, history) is True and not stop:
+                    stop = True
+                    history["stopped_by"] = getattr(callback, "__name__", repr(callback))
+                    log.info("training stopped by callback %s after epoch %d", history["stopped_by"], epoch + 1)
+            if stop:
+                break
+    except KeyboardInterrupt:
+        done = history["epoch"][-1] if history["epoch"] else 0
+        if out_dir is None or not main:
+            log.warning("training interrupted during epoch %d", done + 1)
+            raise
+        with _interrupts_deferred():
+            partial = save(model, out_dir / INTERRUPTED_NAME, labels=list(data.classes),
+                                      extra={"training": {"epoch": done, "interrupted_in_epoch": done + 1}})
+        log.warning("training interrupted during epoch %d: the weights at the moment of the interrupt are in %s; "
+                    "%s", done + 1, partial, f"epoch {done} is complete in {out_dir}, continue from it with "
+                    "resume=True (zoo train ... --resume)" if done else "no epoch was complete")
+        raise
+    finally:
+        close = getattr(trainer, "close", None)
+        if close is not None:
+            close()
+    if dist is not None:
+        distributed.record_final(model, dist.rank, history)
+    model.zoo_labels = list(data.classes)
+    return history
