@@ -143,10 +143,10 @@ def test_resume_matches_uninterrupted_run(framework, digits, tmp_path, monkeypat
         real_plot(history, path)
         raise KeyboardInterrupt  # the run dies after epoch 1 was saved
 
-    monkeypatch.setattr(training, "plot_curves", crash)
+    monkeypatch.setattr(training.loop, "plot_curves", crash)
     with pytest.raises(KeyboardInterrupt):
         training.finetune(_small(framework), digits, out=tmp_path / "cut", **kwargs)
-    monkeypatch.setattr(training, "plot_curves", real_plot)
+    monkeypatch.setattr(training.loop, "plot_curves", real_plot)
     assert json.loads((tmp_path / "cut" / "history.json").read_text())["epoch"] == [1]
 
     resumed = _small(framework, widths=[8, 16, 16])  # a fresh model: the state file restores everything

@@ -5,6 +5,7 @@ engines, each imported with its framework: ``torch_ddp`` (DistributedDataParalle
 from __future__ import annotations
 
 from ..errors import DistributedError
+from .engines import engine
 from .env import (
     DEBUG_DIR_ENV,
     DEFAULT_TIMEOUT,
@@ -15,7 +16,6 @@ from .env import (
     TorchEnv,
     argv_for,
     debug_record,
-    engine,
     fingerprint,
     free_port,
     is_main_process,

@@ -8,7 +8,6 @@ elastic launcher). The engines themselves live beside it in ``torch_ddp.py`` (DD
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -32,13 +31,6 @@ DEFAULT_TIMEOUT = 600.0
 DEBUG_DIR_ENV = "ZOO_DIST_DEBUG_DIR"  # each rank writes rank<R>.json (pid, weight fingerprint, history) here
 STRATEGIES = ("none", "mirrored", "multiworker")
 LAUNCH_ENV = "ZOO_LAUNCH_NPROC"  # set by `zoo train --nproc N` for its ranks (torchrun's parser rejects --nproc)
-# the engines import their framework when imported, so they are reached through this table only
-_ENGINES = {"torch": "zoo_core.distributed.torch_ddp", "tf": "zoo_core.distributed.tf_strategy"}
-
-
-def engine(framework: str) -> Any:
-    """The distributed engine of a framework (``torch_ddp`` or ``tf_strategy``), importing the framework."""
-    return importlib.import_module(_ENGINES[require(framework)])
 
 
 # ---------------------------------------------------------------------------------------------------- environment
