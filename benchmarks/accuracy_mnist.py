@@ -1,10 +1,11 @@
-"""The training issue's accuracy benchmark: SimpleCNN on mnist5k (80/20 split, seed 0), 5 epochs, in each framework.
+"""Accuracy, time and peak memory of training SimpleCNN on mnist5k (80/20 split, seed 0), 5 epochs, in each
+framework.
 
 Each framework runs in its own fresh process (so peak memory is that framework's alone) through the public API
 (`zoo.load`, `zoo.finetune`, `zoo.evaluate`). Prints a markdown table and writes
-bench/results/mnist_simplecnn.json; the runs themselves go to bench/out/.
+benchmarks/results/mnist_simplecnn.json; the runs themselves go to benchmarks/out/.
 
-    .venv/bin/python bench/mnist_simplecnn.py [--epochs 5] [--frameworks torch,tf]
+    .venv/bin/python benchmarks/accuracy_mnist.py [--epochs 5] [--frameworks torch,tf]
 """
 
 from __future__ import annotations
