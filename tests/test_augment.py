@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zoo_core.data.augment import Augment, item_rng
 from zoo_core.data import Preprocess, builtin, tf_dataset, torch_loader
+from zoo_core.data.augment import Augment, item_rng
 from zoo_core.errors import ZooError
 
 PRE = Preprocess((20, 20), 3, (0.5, 0.4, 0.3), (0.2, 0.25, 0.3))

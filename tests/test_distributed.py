@@ -148,8 +148,8 @@ def test_sampler_deals_the_single_process_batches():
     together are the single-process step-s batch of batch_size x W (the last one padded from the start)."""
     import torch
 
-    from zoo_core.distributed.torch_ddp import GlobalOrderSampler
     from zoo_core.data import Preprocess, Split, torch_loader
+    from zoo_core.distributed.torch_ddp import GlobalOrderSampler
 
     n, world, per_rank, seed = 37, 2, 4, 11
     split = Split("train", np.zeros((n, 4, 4), np.uint8), np.arange(n), [str(i) for i in range(n)])
