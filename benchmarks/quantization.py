@@ -1,8 +1,8 @@
 """Quantization: size, latency and accuracy before and after, for SimpleCNN trained on mnist5k (80/20 split,
 seed 0, 3 epochs, torch), then exported float and quantized through the public API (`zoo.export`), each quantized
-file verified in its own runtime: torch dynamic int8 (TorchScript), onnxruntime dynamic int8 (ONNX), TFLite dynamic range and TFLite full
-int8 calibrated on 200 training images. Size before/after, latency (batch 1, one thread, median) before/after, and
-test accuracy before/after on the 1000 held-out images.
+file verified in its own runtime: torch dynamic int8 (TorchScript), onnxruntime dynamic int8 (ONNX), TFLite dynamic
+range and TFLite full int8 calibrated on 200 training images. Size before/after, latency (batch 1, one thread,
+median) before/after, and test accuracy before/after on the 1000 held-out images.
 
 Also, for honesty about conv nets: torch dynamic quantization of ResNet-18 (random weights, 64x64), which only
 touches its final Linear layer. Prints a markdown table; writes benchmarks/results/quantize_simplecnn.json;
