@@ -226,7 +226,7 @@ def test_cli_push_and_pull(hub, tmp_path, monkeypatch):
 
 
 def test_registry_weights_default_are_pulled_and_sha256_checked(hub, tmp_path, monkeypatch):
-    from zoo_core.checkpoint import sha256_file
+    from zoo_core.fileio import sha256_file
 
     model = randomized("torch")
     info = push(model, "alice/digits-weights")

@@ -27,4 +27,5 @@ def register_architectures(register: Callable) -> None:
 
 @hookspec
 def registry_files() -> list[str | Path]:
-    """Return paths of YAML files with named models (same schema as the top-level ``registry.yaml``)."""
+    """Return paths of YAML files with named models (the schema of docs/registry.md; the built-in plugins ship
+    theirs the same way)."""

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write
+from ..fileio import atomic_write
 from .flops import achieved
 from .overhead import pooled
 

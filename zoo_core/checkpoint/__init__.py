@@ -5,22 +5,7 @@
 
 from __future__ import annotations
 
-from ..fileio import atomic_write, sha256_file
-from .format import (
-    CARD_NAME,
-    CONFIG_NAME,
-    FORMAT_VERSION,
-    PICKLE_NAMES,
-    WEIGHTS_NAME,
-    build_config,
-    entry_from_config,
-    read_config,
-    read_weights,
-)
-from .io import convert, head_keys, import_torch_file, load_dir, save
+from .format import CONFIG_NAME, WEIGHTS_NAME, read_config
+from .io import convert, import_torch_file, load_dir, save
 
-__all__ = [
-    "CARD_NAME", "CONFIG_NAME", "FORMAT_VERSION", "PICKLE_NAMES", "WEIGHTS_NAME", "atomic_write", "build_config",
-    "convert", "entry_from_config", "head_keys", "import_torch_file", "load_dir", "read_config", "read_weights",
-    "save", "sha256_file",
-]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "convert", "import_torch_file", "load_dir", "read_config", "save"]

@@ -8,10 +8,13 @@ import json
 import os
 from pathlib import Path
 
-from .. import data, distributed, factory, training
+from .. import data, factory, training
+from ..distributed import env as distributed
+from ..distributed.engines import engine
 from ..errors import ZooError
 from ..fileio import atomic_write
 from ..frameworks import canonical_framework
+from ..training.loop import seed_everything
 from .app import command
 
 RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
@@ -105,10 +108,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                            "trains distributed with --nproc N (or under torchrun)")
 
         # before any other TensorFlow op, as tf.distribute requires
-        strategy = distributed.engine("tf").create(args.strategy)
+        strategy = engine("tf").create(args.strategy)
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
                            limit=args.limit)
-    training.seed_everything(args.seed, args.framework)  # the model's random init depends on --seed only
+    seed_everything(args.seed, args.framework)  # the model's random init depends on --seed only
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables of the strategy
         model = factory.load(args.model, args.framework, num_classes=ds.num_classes)
         if args.freeze_until:

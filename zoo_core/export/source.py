@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import backends, hub, models
+from .. import backends, factory, hub, models
 from .._version import __version__
-from ..checkpoint import read_config
+from ..checkpoint.format import read_config
 from ..data import Dataset, Preprocess, as_arrays, open_dataset
 from ..errors import ZooError
 from ..frameworks import canonical_framework
@@ -99,7 +99,7 @@ def resolve(src: Any, fmt: str, native: str | None, framework: str | None) -> So
                 raise ZooError(f"{text} is not a checkpoint directory (no such directory)")
             target = target or _saved_from(text) or "torch"
         target = target or "torch"
-        model = models.load(text, target)
+        model = factory.load(text, target)
         return Source(model, target, text, models.spec_of(model).entry, getattr(model, "zoo_labels", None))
     fw = backends.framework_of(src)
     spec = models.spec_of(src)

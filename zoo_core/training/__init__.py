@@ -10,25 +10,10 @@
 
 from __future__ import annotations
 
-from .config import OPTIMIZERS, SCHEDULES, TrainConfig, lr_at
+from .config import TrainConfig, lr_at
 from .evaluation import batch_predictor, evaluate, predict_split
-from .loop import EpochCallback, finetune, seed_everything
-from .metrics import classification_report, cross_entropy
-from .reports import (
-    CONFUSION_NAME,
-    CURVES_NAME,
-    HISTORY_NAME,
-    INTERRUPTED_NAME,
-    REPORT_NAME,
-    STATE_NAME,
-    plot_confusion,
-    plot_curves,
-)
-from .stages import FROZEN_ATTR, freeze, stage_of, trainable_summary, unfreeze
+from .loop import finetune
+from .stages import freeze, trainable_summary, unfreeze
 
-__all__ = [
-    "CONFUSION_NAME", "CURVES_NAME", "FROZEN_ATTR", "HISTORY_NAME", "INTERRUPTED_NAME", "OPTIMIZERS", "REPORT_NAME",
-    "SCHEDULES", "STATE_NAME", "EpochCallback", "TrainConfig", "batch_predictor", "classification_report",
-    "cross_entropy", "evaluate", "finetune", "freeze", "lr_at", "plot_confusion", "plot_curves", "predict_split",
-    "seed_everything", "stage_of", "trainable_summary", "unfreeze",
-]
+__all__ = ["TrainConfig", "batch_predictor", "evaluate", "finetune", "freeze", "lr_at", "predict_split",
+           "trainable_summary", "unfreeze"]

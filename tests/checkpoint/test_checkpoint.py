@@ -40,7 +40,7 @@ def test_save_writes_the_hf_layout_with_sha256(tmp_path):
     path = zoo.save(model, tmp_path / "cnn", labels=[str(i) for i in range(10)])
     assert sorted(os.listdir(path)) == ["config.json", "model.safetensors"]
     cfg = json.loads((path / "config.json").read_text())
-    from zoo_core.checkpoint import sha256_file
+    from zoo_core.fileio import sha256_file
 
     assert cfg["zoo"]["sha256"] == sha256_file(path / "model.safetensors")
     assert cfg["zoo"]["saved_from"] == "tf" and cfg["label_names"][3] == "3"

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo_core import distributed
-from zoo_core.distributed import DistributedError, TFConfig, TorchEnv
+from zoo_core.distributed import env as distributed
+from zoo_core.distributed.env import TFConfig, TorchEnv
+from zoo_core.errors import DistributedError
 
 FAIL_WITHIN = 60.0  # seconds from killing a worker to the run's non-zero exit
 

@@ -137,7 +137,7 @@ def test_resume_matches_uninterrupted_run(framework, digits, tmp_path, monkeypat
     full = _small(framework)
     training.finetune(full, digits, out=tmp_path / "full", **kwargs)
 
-    real_plot = training.plot_curves
+    real_plot = training.loop.plot_curves
 
     def crash(history, path):
         real_plot(history, path)
@@ -187,7 +187,7 @@ def test_signals_wait_until_an_epochs_files_are_written():
     import signal
     import time
 
-    from zoo_core.training import _interrupts_deferred
+    from zoo_core.training.loop import _interrupts_deferred
 
     got: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
