@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from . import backends, hub, models, plugins
-from .checkpoint.format import WEIGHTS_NAME, entry_from_config, read_config
+from .checkpoint.format import WEIGHTS_NAME, read_config
 from .checkpoint.io import load_dir
+from .checkpoint.resolve import entry_from_config
 from .errors import ZooError
 from .fileio import sha256_file
 from .frameworks import FRAMEWORKS, canonical_framework, is_installed

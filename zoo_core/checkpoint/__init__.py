@@ -1,6 +1,7 @@
 """One checkpoint format for both frameworks: a directory with ``model.safetensors`` + ``config.json``.
 
-``format.py`` is the format as plain data (names, config.json, reading weights); ``io.py`` saves and loads models.
+``format.py`` is the format as plain data (names, config.json, reading weights); ``resolve.py`` says which catalogue
+entry a checkpoint is; ``io.py`` saves and loads models.
 """
 
 from __future__ import annotations

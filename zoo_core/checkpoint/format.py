@@ -1,5 +1,4 @@
-"""The checkpoint format as plain data: file names, config.json (timm's keys + the zoo's), the model a checkpoint
-describes, and reading its weights.
+"""The checkpoint format as plain data: file names, config.json (timm's keys + the zoo's), reading its weights.
 
 A checkpoint is a directory with ``model.safetensors`` + ``config.json``. The weights are stored in each
 architecture's canonical naming and layout (timm's state_dict for timm architectures), so a timm checkpoint is a
@@ -18,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import models, plugins
 from .._version import __version__
 from ..catalog import ModelEntry
-from ..errors import CheckpointError, UnknownModelError
+from ..errors import CheckpointError
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -30,12 +28,12 @@ FORMAT_VERSION = 1
 PICKLE_NAMES = ("pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
 
 
-def build_config(entry: ModelEntry, framework: str, sha256: str, *, labels: list[str] | None = None,
+def build_config(entry: ModelEntry, framework: str, sha256: str, *, timm: Mapping[str, Any] | None = None,
+                 labels: list[str] | None = None,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """config.json for a model: timm's keys at the top, the zoo's under ``"zoo"``."""
+    """config.json for a model: timm's keys at the top (``timm``: the architecture's timm name and model_args,
+    when it has them), the zoo's under ``"zoo"``."""
     h, w = entry.input_size
-    arch = plugins.get_architecture(entry.architecture)
-    timm = arch.timm_config(entry) if arch is not None else None
     pretrained_cfg = {
         "input_size": [entry.in_chans, h, w],
         "mean": list(entry.mean),
@@ -88,51 +86,6 @@ def read_config(path: str | Path) -> dict[str, Any]:
         return json.loads(cfg_file.read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{cfg_file}: not valid JSON ({exc})") from None
-
-
-def entry_from_config(cfg: dict[str, Any], path: Path) -> ModelEntry:
-    """The model described by a checkpoint's config.json (zoo's own section, or timm's keys)."""
-    zoo_cfg = cfg.get("zoo")
-    if zoo_cfg:
-        fields = {k: zoo_cfg[k] for k in ("architecture", "config", "num_classes", "in_chans", "input_size", "mean",
-                                          "std", "interpolation", "crop_pct", "crop_mode", "license") if k in zoo_cfg}
-        try:
-            return ModelEntry.from_dict(fields, name=zoo_cfg.get("name", path.name), source=str(path / CONFIG_NAME))
-        except Exception as exc:
-            raise CheckpointError(f"{path / CONFIG_NAME}: invalid zoo section: {exc}") from None
-    timm_name = cfg.get("architecture")
-    if not timm_name:
-        raise CheckpointError(f"{path / CONFIG_NAME} names no architecture: is this a zoo or timm checkpoint?")
-    try:
-        entry = models.get_entry(timm_name)
-    except UnknownModelError:
-        try:
-            entry = models.get_entry(timm_name.split(".")[0])
-        except UnknownModelError as exc:
-            raise CheckpointError(
-                f"{path / CONFIG_NAME}: timm architecture {timm_name!r} is not in the zoo's registry ({exc}); "
-                "add a registry entry for it, or install the plugin that provides it"
-            ) from None
-    pcfg = cfg.get("pretrained_cfg", {})
-    args = cfg.get("model_args", {})
-    update: dict[str, Any] = {"num_classes": int(cfg.get("num_classes", pcfg.get("num_classes", entry.num_classes)))}
-    if "input_size" in pcfg:
-        c, h, w = pcfg["input_size"]
-        update.update(in_chans=int(c), input_size=(int(h), int(w)))
-    if "in_chans" in args:
-        update["in_chans"] = int(args["in_chans"])
-    if "img_size" in args:
-        size = args["img_size"]
-        update["input_size"] = (size, size) if isinstance(size, int) else tuple(size)
-    for key in ("mean", "std", "crop_pct", "interpolation"):
-        if key in pcfg and pcfg[key] is not None:
-            update[key] = tuple(pcfg[key]) if isinstance(pcfg[key], list) else pcfg[key]
-    if update.get("interpolation") not in (None, "nearest", "bilinear", "bicubic"):
-        update.pop("interpolation")
-    try:
-        return entry.replace(**update, source=str(path / CONFIG_NAME))
-    except ValueError as exc:
-        raise CheckpointError(f"{path / CONFIG_NAME}: invalid timm config: {exc}") from None
 
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, np.ndarray]:

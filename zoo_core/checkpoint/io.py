@@ -17,7 +17,8 @@ from .. import backends, models
 from ..catalog import ModelEntry
 from ..errors import CheckpointError
 from ..fileio import atomic_dir, atomic_write, fsync_write
-from .format import CONFIG_NAME, WEIGHTS_NAME, build_config, entry_from_config, read_config, read_weights
+from .format import CONFIG_NAME, WEIGHTS_NAME, build_config, read_config, read_weights
+from .resolve import entry_from_config
 
 log = logging.getLogger("zoo.checkpoint")
 
@@ -39,7 +40,9 @@ def save(model: Any, path: str | Path, *, labels: list[str] | None = None,
     digest = hashlib.sha256(blob).hexdigest()
     if labels is None:
         labels = getattr(model, "zoo_labels", None)
-    config = build_config(spec.entry, spec.framework, digest, labels=labels, extra=extra)
+    arch = models.get_architecture(spec.entry)
+    config = build_config(spec.entry, spec.framework, digest, timm=arch.timm_config(spec.entry), labels=labels,
+                          extra=extra)
     config_bytes = (json.dumps(config, indent=2) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from ..checkpoint.format import read_config
 from ..data import Dataset, Preprocess, as_arrays, open_dataset
 from ..errors import ZooError
 from ..frameworks import canonical_framework
+from ..layout import to_layout
 
 log = logging.getLogger("zoo.export")
 
@@ -41,7 +42,7 @@ class Source:
         """A fixed seeded batch of standard-normal inputs (normalised pixels) in this framework's layout."""
         h, w = self.entry.input_size
         x = np.random.default_rng(seed).standard_normal((n, self.entry.in_chans, h, w)).astype(np.float32)
-        return x if self.framework == "torch" else np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        return to_layout(x, self.framework, source="NCHW")
 
     def input_shape(self) -> list[Any]:
         h, w = self.entry.input_size
@@ -133,9 +134,7 @@ def split_arrays(source: Source, split: Any, limit: int | None = None, seed: int
     if limit is not None and len(y) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(y), limit, replace=False))
         x, y = x[keep], y[keep]
-    if source.framework == "torch":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x, np.float32), np.asarray(y)
+    return to_layout(np.asarray(x, np.float32), source.framework), np.asarray(y)
 
 
 def eval_split(data: Any, name: str) -> Any:
