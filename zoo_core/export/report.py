@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..errors import ZooError
+from ..errors import ExportError
 from ..fileio import atomic_write
 
 log = logging.getLogger("zoo.export")
@@ -27,10 +27,6 @@ ATOL = 1e-4  # a float export must match its source within this max |Δlogits|
 BATCH_SIZES = (2, 3)  # two batch sizes prove the batch axis is really dynamic
 
 Runner = Callable[[np.ndarray], np.ndarray]
-
-
-class ExportError(ZooError):
-    """An export that could not be written or did not match its source model."""
 
 
 @dataclass
