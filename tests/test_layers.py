@@ -128,3 +128,13 @@ def test_no_import_of_zoo_core_modules_inside_functions():
                  if in_fn and t in MODULES]
     assert offenders == []
 
+
+
+def test_every_zoo_error_is_defined_in_errors_py():
+    """One module of errors: `zoo.ExportError` is the class export raises, not a twin defined elsewhere."""
+    defined = [(m, node.name) for m, path in MODULES.items() if m != "zoo_core.errors"
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.ClassDef) and any(getattr(b, "id", getattr(b, "attr", "")).endswith(
+                   ("ZooError", "CheckpointError", "DataError", "HubError", "ExportError", "BenchError"))
+                   for b in node.bases)]
+    assert defined == []
