@@ -31,11 +31,11 @@ from .plugins import list_plugins
 # Training, evaluation and export pull in more (PIL, matplotlib, the exporters): loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
 _LAZY = {"export": "export", "prune": "export", "evaluate": "training", "finetune": "training",
-         "freeze": "training", "trainable_summary": "training", "unfreeze": "training"}
+         "freeze": "training", "predict": "prediction", "trainable_summary": "training", "unfreeze": "training"}
 
 # Submodules reachable as attributes (``zoo.data.builtin(...)``) without importing them up front.
 _SUBMODULES = {"augment": "data.augment", "checkpoint": "checkpoint", "data": "data", "hub": "hub",
-               "testing": "testing", "training": "training"}
+               "prediction": "prediction", "testing": "testing", "training": "training"}
 
 
 def __getattr__(name: str):
@@ -69,6 +69,7 @@ __all__ = [
     "list_plugins",
     "load",
     "model_info",
+    "predict",
     "prune",
     "pull",
     "push",

@@ -43,12 +43,14 @@ class Preprocess:
         return np.resize(v, self.in_chans)
 
     def to_pil(self, item: Any):
-        """An image (path or uint8 array) as a PIL image with the model's channels."""
+        """An image (path, PIL image or uint8 array) as a PIL image with the model's channels."""
         from PIL import Image
 
         if isinstance(item, (str, os.PathLike)):
             with Image.open(item) as f:
                 img = f.copy()
+        elif isinstance(item, Image.Image):
+            img = item
         else:
             arr = np.asarray(item)
             if arr.dtype != np.uint8:
