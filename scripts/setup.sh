@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine: .venv in the repo root with the zoo and all extras (torch, tf, hub, data,
-# export, dev), at the exact versions of constraints.txt. Needs only python3 (3.10+) with pip reaching PyPI.
+# export, serve, dev), at the exact versions of constraints.txt, and Debian's chromium + chromium-driver (for the
+# page test of `zoo serve`). Needs python3 (3.10+) with pip reaching PyPI, and apt-get as root (or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -12,6 +13,19 @@ pip_install() {
     exit 1
   fi
 }
+# Headless Chromium and its WebDriver for the test of `zoo serve`'s page (Debian packages; needs root or sudo).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver; } >"$log" 2>&1; then
+      tail -20 "$log"
+      echo "setup: apt-get install chromium chromium-driver failed" >&2
+      exit 1
+    fi
+  else
+    echo "setup: no apt-get: install chromium and chromedriver yourself for tests/test_serve_page.py" >&2
+  fi
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip_install --upgrade "pip>=24"
 pip_install -c constraints.txt -e ".[all,dev]"
