@@ -68,7 +68,8 @@ def test_page_shows_the_top5_labels_of_a_picked_image(tmp_path, browser, api_key
         browser.find_element(By.ID, "file").send_keys(str(image))
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "picture.png: "))
         rows = browser.find_elements(By.CSS_SELECTOR, "#results .row")
-        shown = [(r.find_element(By.CLASS_NAME, "label").text, r.find_element(By.CLASS_NAME, "prob").text) for r in rows]
+        shown = [(r.find_element(By.CLASS_NAME, "label").text, r.find_element(By.CLASS_NAME, "prob").text)
+                 for r in rows]
         assert shown == [(t.label, f"{100 * t.probability:.1f}%") for t in expected.top]
         widths = [r.find_element(By.CLASS_NAME, "bar").size["width"] for r in rows]
         assert widths == sorted(widths, reverse=True) and widths[0] > 0  # the bars are drawn, longest first
