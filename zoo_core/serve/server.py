@@ -72,6 +72,7 @@ def serve(config: ServeConfig, *, announce: Callable[[str], Any] = print) -> Non
     else:
         uconfig = uvicorn.Config(create_app(runner, config), **common)
     sock = uconfig.bind_socket()
+    sock.listen(uconfig.backlog)  # connections made from now on wait in the backlog until uvicorn accepts them
     host, port = sock.getsockname()[:2]
     auth = "API key required" if config.api_key else "no API key"
     announce(f"zoo serve: {name} ({config.framework}) on http://{host}:{port} ({config.workers} worker"
