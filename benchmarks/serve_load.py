@@ -7,10 +7,10 @@ For each model, each round starts `zoo serve` twice, once with dynamic batching 
 report has throughput (requests/s), p50/p99 latency and the forward passes the server ran, per mode and round, and
 the median throughput ratio batched/unbatched.
 
-    python benchmarks/serve_load.py                                # simplecnn and resnet18@64px, 32 clients x 20 requests
+    python benchmarks/serve_load.py      # simplecnn and resnet18@64px, 32 clients x 20 requests, 2 rounds
     python benchmarks/serve_load.py --models simplecnn --rounds 1 --out /tmp/serve_load
 
-Writes OUT/results.json and OUT/results.md (default bench/results/serve_load).
+Writes OUT/results.json and OUT/results.md (default benchmarks/results/serve_load).
 """
 
 from __future__ import annotations

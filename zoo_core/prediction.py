@@ -19,8 +19,11 @@ from typing import Any
 import numpy as np
 
 from . import backends, training
-from .data import IMAGE_EXTENSIONS, Preprocess, to_layout
+from .data import IMAGE_EXTENSIONS, Preprocess
 from .errors import ZooError
+from .factory import load
+from .layout import to_layout
+from .models import spec_of
 
 log = logging.getLogger("zoo.predict")
 
@@ -56,8 +59,6 @@ class Prediction:
 
 def label_names(model: Any) -> list[str]:
     """The model's class names: the checkpoint's ``label_names``, else ``"0"``, ``"1"``, ... ."""
-    from .models import spec_of
-
     n = int(spec_of(model).entry.num_classes)
     labels = getattr(model, "zoo_labels", None)
     if labels and len(labels) == n:
@@ -139,8 +140,6 @@ def predict(model: Any, images: Any, top_k: int = 5, batch_size: int = 32, *, fr
     if batch_size < 1 or top_k < 1:
         raise ZooError(f"batch_size and top_k must be >= 1, got batch_size={batch_size}, top_k={top_k}")
     if isinstance(model, (str, os.PathLike)):
-        from .models import load
-
         model = load(str(model), framework)
     items = expand_inputs(images)
     runner = Runner(model)

@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..models import load, spec_of
+from .._version import __version__
+from ..factory import load
+from ..models import spec_of
 from ..prediction import Runner, top_k
 from . import protocol
 from .batcher import DynamicBatcher, QueueFull

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ZooError
+from ..factory import load
 from ..frameworks import require
-from ..models import load, spec_of
+from ..models import spec_of
 from ..prediction import Runner
 from .app import API_KEY_ENV, CONFIG_ENV, ServeConfig, create_app, warm_up
 
