@@ -61,7 +61,7 @@ class ServeProcess:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):  # workers may still be loading
                 if requests.get(f"{self.url}/v2/health/ready", timeout=5).status_code == 200:
                     return
             if self.proc.poll() is not None:

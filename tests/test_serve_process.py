@@ -4,11 +4,13 @@ SIGTERM while requests are in flight, a model that cannot load."""
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import time
 
 import numpy as np
 import pytest
 import requests
+from PIL import Image
 
 import zoo_core as zoo
 from tests.helpers import run_zoo
@@ -90,3 +92,18 @@ def test_a_model_that_cannot_load_is_an_error_at_start(tmp_path):
     assert "http://" not in proc.stdout  # nothing was bound
     proc = run_zoo("serve", "simplecnn", "--port", "0", "--max-batch-size", "0")
     assert proc.returncode == 1 and "--max-batch-size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_workers_share_the_port_and_stop_on_sigterm(checkpoint):
+    image = png_bytes((np.random.default_rng(4).random((28, 28)) * 255).astype(np.uint8))
+    (expected,) = zoo.predict(str(checkpoint), Image.open(io.BytesIO(image)))
+    with ServeProcess(str(checkpoint), "--workers", "2") as server:
+        assert "2 workers" in server.first_line
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: requests.post(f"{server.url}/v2/models/simplecnn/classify",
+                                                            data=image, timeout=60), range(8)))
+        assert [a.status_code for a in answers] == [200] * 8
+        assert {a.json()["predictions"][0]["label"] for a in answers} == {expected.label}  # same checkpoint in each
+        code, out, err = server.stop()
+    assert code == 0, err
+    assert "zoo serve: stopped" in out
