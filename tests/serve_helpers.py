@@ -50,11 +50,16 @@ class ServeProcess:
         self.first_line = self.proc.stdout.readline()  # printed once the socket is bound (or empty on failure)
         match = re.search(r"http://([\d.]+):(\d+)", self.first_line)
         if not match:
+            self.proc.kill()
             out, err = self.proc.communicate(timeout=timeout)
             raise RuntimeError(f"zoo serve did not start (exit {self.proc.returncode}): {err[-3000:]}")
         self.host, self.port = match.group(1), int(match.group(2))
         self.url = f"http://{self.host}:{self.port}"
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.__exit__()  # no server left behind when the test fails here
+            raise
 
     def _wait_ready(self, timeout: float) -> None:
         import requests
