@@ -23,7 +23,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
       exit 1
     fi
   else
-    echo "setup: no apt-get: install chromium and chromedriver yourself for tests/test_serve_page.py" >&2
+    echo "setup: no apt-get: install chromium and chromedriver yourself for tests/serve/test_page.py" >&2
   fi
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import zoo_core as zoo
-from tests.serve_helpers import app_server, png_bytes
+from tests.serve.helpers import app_server, png_bytes
 from zoo_core.prediction import Runner
 from zoo_core.serve import DynamicBatcher, ServeConfig, create_app
 from zoo_core.serve.batcher import QueueFull

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import zoo_core as zoo
-from tests.serve_helpers import app_server
+from tests.serve.helpers import app_server
 from zoo_core.prediction import Runner
 from zoo_core.serve import ServeConfig, create_app
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import zoo_core as zoo
 from tests.helpers import run_zoo
-from tests.serve_helpers import ServeProcess, png_bytes
+from tests.serve.helpers import ServeProcess, png_bytes
 from zoo_core import backends
 
 
