@@ -14,6 +14,7 @@ from PIL import Image
 import zoo_core as zoo
 from zoo_core import data, training
 from zoo_core.cli import main
+from zoo_core.training.loop import seed_everything
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def mnist_run(tmp_path_factory):
     """simplecnn trained two epochs on 600 mnist5k digits (torch), its test split (120 digits) as PNG files."""
     root = tmp_path_factory.mktemp("mnist_run")
     ds = data.builtin("mnist5k", split=(0.8, 0, 0.2), seed=0, limit=600)
-    training.seed_everything(0, "torch")
+    seed_everything(0, "torch")
     model = zoo.load("simplecnn", "torch", num_classes=10)
     training.finetune(model, ds, epochs=2, batch_size=32, lr=3e-3, out=root / "run", progress=False)
     folder = root / "test_images"
