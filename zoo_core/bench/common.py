@@ -15,15 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..data import BUILTINS, open_dataset
-from ..errors import ZooError
+from ..errors import BenchError
 from ..frameworks import canonical_framework
 from ..models import get_entry
 
 DEFAULT_LIMIT = 512
-
-
-class BenchError(ZooError, ValueError):
-    """A benchmark that cannot run as asked (bad setting, a measurement process that failed)."""
 
 
 @dataclass
