@@ -66,6 +66,10 @@ class StageError(ZooError, ValueError):
     """A stage name that the model's architecture does not have."""
 
 
+class TrainingDivergedError(ZooError, ArithmeticError):
+    """The training loss became NaN or infinite: training stopped, the last good checkpoint kept."""
+
+
 class DataError(ZooError, ValueError):
     """A dataset that cannot be used as given (empty, one class, missing split, unknown name, bad image)."""
 

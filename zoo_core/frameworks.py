@@ -4,10 +4,12 @@ Layer 0: importing this module imports no framework."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import sys
+import tempfile
 
 from .errors import FrameworkNotInstalledError, UnknownFrameworkError, ZooError
 
@@ -89,9 +91,40 @@ def import_tensorflow():
                 import triton  # noqa: F401
         except Exception as exc:  # a broken triton only matters to torch.compile
             log.debug("triton pre-import failed: %s", exc)
-    import tensorflow as tf
-
+    if "tensorflow" in sys.modules or os.environ.get(QUIET_ENV) != "1":
+        import tensorflow as tf
+    else:
+        with _native_noise_filtered():
+            import tensorflow as tf
     return tf
+
+
+# TensorFlow's C++ start-up lines, not the zoo's words: hidden from the zoo command (ZOO_QUIET_NATIVE_LOGS=1)
+QUIET_ENV = "ZOO_QUIET_NATIVE_LOGS"
+_NATIVE_NOISE = ("All log messages before absl::InitializeLog", "oneDNN custom operations are on",
+                 "This TensorFlow binary is optimized", "Unable to register cu", "TF-TRT Warning",
+                 "Could not find cuda drivers", "computation_placer", "cuda_dnn", "cuda_fft", "cuda_blas")
+
+
+@contextlib.contextmanager
+def _native_noise_filtered():
+    """Capture what native code writes to file descriptor 2 during the block, then pass on every line but
+    TensorFlow's known start-up chatter (it bypasses Python's sys.stderr, so only the descriptor catches it)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _NATIVE_NOISE):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def import_keras():

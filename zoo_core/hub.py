@@ -305,6 +305,8 @@ def push(model_or_dir: Any, repo_id: str, *, private: bool = False, token: str |
         (src / CARD_NAME).write_text(text, encoding="utf-8")
 
         try:
+            if tag:
+                _check_tag_free(api, repo_id, tag, url)
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision and revision != "main":
                 api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -333,20 +335,54 @@ def push(model_or_dir: Any, repo_id: str, *, private: bool = False, token: str |
     return info
 
 
+def _check_tag_free(api: Any, repo_id: str, tag: str, url: str) -> None:
+    """Refuse a tag the repo already has before anything is uploaded (not after the commit has landed)."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        tags = {t.name: t.target_commit for t in api.list_repo_refs(repo_id).tags}
+    except RepositoryNotFoundError:
+        return  # a new repo has no tags
+    if tag in tags:
+        raise HubError(f"{repo_id} at {url} already has the tag {tag!r} (commit {tags[tag][:12]}); nothing was "
+                       "pushed: choose another tag, or delete that one first")
+
+
+# the folder huggingface_hub keeps in a local_dir it downloaded into: a pull's own output
+_LOCAL_DIR_METADATA = Path(".cache") / "huggingface"
+
+
+def _check_pull_target(local_dir: Path, overwrite: bool) -> None:
+    """A pull lands in an empty or new folder, or one an earlier pull made; anything else only with overwrite."""
+    if not local_dir.exists():
+        return
+    if not local_dir.is_dir():
+        raise HubError(f"--to {local_dir} is a file; give a directory")
+    if overwrite or (local_dir / _LOCAL_DIR_METADATA).is_dir() or not any(local_dir.iterdir()):
+        return
+    held = sorted(p.name for p in local_dir.iterdir())
+    raise HubError(f"{local_dir} already holds files the zoo did not pull there ({', '.join(held[:4])}"
+                   f"{', ...' if len(held) > 4 else ''}); a pull would replace its model.safetensors and config.json: "
+                   "choose a new or empty folder, or pass overwrite=True (--overwrite)")
+
+
 def pull(handle: str, *, revision: str | None = None, token: str | None = None, endpoint: str | None = None,
          local_dir: str | Path | None = None, force_download: bool = False,
-         cache_dir: str | Path | None = None) -> Path:
+         cache_dir: str | Path | None = None, overwrite: bool = False) -> Path:
     """Download a model repo's config.json, model.safetensors and README.md; return the local snapshot directory.
 
     ``handle``: ``hf://owner/name[@revision]`` or ``owner/name``; ``revision`` (branch, tag or commit sha) wins
     over the handle's. Files go to the HF cache (or ``local_dir``); with HF_HUB_OFFLINE=1 they come from it. The
-    weights are checked against the sha256 in config.json.
+    weights are checked against the sha256 in config.json. ``local_dir`` must be new, empty or an earlier pull's
+    folder, unless ``overwrite``: a pull never replaces files it did not download.
     """
     from huggingface_hub import snapshot_download
 
     repo_id, handle_rev = parse_handle(handle)
     revision = revision or handle_rev
     url = _endpoint(endpoint)
+    if local_dir is not None:
+        _check_pull_target(Path(local_dir), overwrite)
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint,
                                         local_dir=local_dir, cache_dir=cache_dir, force_download=force_download,

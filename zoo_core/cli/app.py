@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from .._version import __version__
 from ..errors import Terminated, ZooError
+from ..frameworks import QUIET_ENV
 
 Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
@@ -42,6 +43,15 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default (when it has one that says something)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         importlib.import_module(f"zoo_core.cli.{module}")
@@ -50,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (fn, configure, help_text) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_HelpFormatter)
         configure(p)
         p.set_defaults(func=fn)
     return parser
@@ -58,10 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # what was typed: a resumed run keeps only the options given explicitly
     level = logging.WARNING - 10 * min(args.verbose, 2)
     if args.verbose < 2:  # TensorFlow's C++ start-up chatter (oneDNN notices); its errors still raise in Python
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault(QUIET_ENV, "1")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
@@ -71,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a read-only folder, a permission: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"zoo: error: {where}{exc.strerror or exc}; free space or choose a writable location", file=sys.stderr)
         return 1
     except Terminated:
         print("zoo: terminated", file=sys.stderr)

@@ -30,13 +30,16 @@ def _export_args(p: argparse.ArgumentParser) -> None:
                    help="the split accuracy is measured on")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out the zoo did not export (a file, or a whole folder)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 @command("export", "export a model to onnx, torchscript, savedmodel or tflite, verified in its runtime")(_export_args)
 def cmd_export(args: argparse.Namespace) -> int:
     report = export(args.src, args.format, args.out, framework=args.framework, quantize=args.quantize,
-                    data=args.data, split=args.split, split_name=args.split_name, seed=args.seed, opset=args.opset)
+                    data=args.data, split=args.split, split_name=args.split_name, seed=args.seed, opset=args.opset,
+                    overwrite=args.overwrite)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -39,11 +39,14 @@ def cmd_push(args: argparse.Namespace) -> int:
 def _pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("handle", help="owner/name or hf://owner/name[@revision]")
     p.add_argument("--revision", help="tag, branch or commit sha")
-    p.add_argument("--to", dest="local_dir", help="copy into this directory instead of only the cache")
+    p.add_argument("--to", dest="local_dir", help="copy into this directory (new, empty, or an earlier pull's) "
+                   "instead of only the cache")
+    p.add_argument("--overwrite", action="store_true", help="allow --to a folder holding other files (a pull "
+                   "replaces its model.safetensors, config.json and README.md)")
 
 
 @command("pull", "download a checkpoint from the Hub (sha256-checked)")(_pull_args)
 def cmd_pull(args: argparse.Namespace) -> int:
-    path = hub.pull(args.handle, revision=args.revision, local_dir=args.local_dir)
+    path = hub.pull(args.handle, revision=args.revision, local_dir=args.local_dir, overwrite=args.overwrite)
     print(path)
     return 0

@@ -6,46 +6,65 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .. import data, factory, training
+from ..checkpoint.format import CONFIG_NAME, WEIGHTS_NAME
+from ..data.datasets import BUILTINS
 from ..distributed import env as distributed
 from ..distributed.engines import engine
 from ..errors import ZooError
-from ..fileio import atomic_write
+from ..fileio import DirectoryLock, check_writable_dir, write_json, zoo_files
 from ..frameworks import canonical_framework
-from ..training.loop import seed_everything
+from ..training.config import validate
+from ..training.loop import seed_everything, train_config
+from ..training.reports import (
+    CONFUSION_NAME,
+    CURVES_NAME,
+    HISTORY_NAME,
+    INTERRUPTED_NAME,
+    REPORT_NAME,
+    STATE_NAME,
+)
 from .app import command
 
+FRAMEWORK_CHOICES = ["torch", "pytorch", "pt", "tf", "tensorflow", "keras"]
 RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="registry name or checkpoint directory")
     p.add_argument("--data", help="built-in dataset (mnist5k, digits) or an image folder")
-    p.add_argument("--framework", "-f", default="torch")
-    p.add_argument("--out", "-o", help="run directory: checkpoint, history.json, curves.png, report.json")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd", "adam"])
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"])
-    p.add_argument("--warmup-epochs", type=float, default=0)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--grad-clip", type=float)
+    p.add_argument("--framework", "-f", default="torch", choices=FRAMEWORK_CHOICES, metavar="{torch,tf}",
+                   help="torch (also pytorch, pt) or tf (also tensorflow, keras)")
+    p.add_argument("--out", "-o", help="run directory (new or empty): checkpoint, history.json, curves.png, "
+                   "report.json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the training run already in --out (its files only; other files are kept)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs to train (in all, when resuming)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step (per process/replica)")
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd", "adam"], help="optimizer")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"],
+                   help="learning-rate schedule after the warmup")
+    p.add_argument("--warmup-epochs", type=float, default=0, help="linear warmup, in epochs")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
+    p.add_argument("--weight-decay", type=float, help="weight decay (default: 0.01 for adamw, else 0)")
+    p.add_argument("--grad-clip", type=float, help="clip the global gradient norm to this value")
     p.add_argument("--freeze-until", "--freeze", dest="freeze_until", type=lambda s: s.removeprefix("until="),
                    help="freeze every stage up to and including this one (also --freeze until=STAGE)")
     p.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the init, the shuffles and dropout")
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (class-balanced)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
     p.add_argument("--augment", nargs="?", const="crop,flip,jitter", default=None,
                    help="train-time augmentation: crop, flip, jitter (comma-separated; all when given alone)")
-    p.add_argument("--early-stopping", type=int, metavar="EPOCHS")
-    p.add_argument("--mixed-precision", choices=["bf16", "fp16"])
+    p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
+                   help="stop after this many epochs without a better val accuracy")
+    p.add_argument("--mixed-precision", choices=["bf16", "fp16"], help="low-precision compute, float32 weights")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=0, help="torch DataLoader worker processes")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --out) from its last complete epoch")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
@@ -69,32 +88,119 @@ def parse_split(text: str) -> tuple[float, ...]:
                        "e.g. 0.8,0,0.2") from None
 
 
-def _resumed_args(args: argparse.Namespace, parser_defaults: dict[str, object]) -> argparse.Namespace:
-    """Arguments of the run being resumed: those saved in its directory, overridden by any given explicitly."""
+# What a run is: these cannot change when it is resumed (a different model or data would be another run).
+IMMUTABLE = ("model", "data", "framework", "split", "seed", "limit")
+# The files a run consists of: --overwrite replaces these and nothing else.
+RUN_FILES = (RUN_ARGS, WEIGHTS_NAME, CONFIG_NAME, f"{STATE_NAME}.pt", f"{STATE_NAME}.npz", HISTORY_NAME, CURVES_NAME,
+             REPORT_NAME, CONFUSION_NAME, INTERRUPTED_NAME)
+
+
+def _explicit(args: argparse.Namespace) -> set[str]:
+    """The options given on the command line (a default repeated explicitly counts), from the typed argv."""
+    argv = list(getattr(args, "argv", None) or [])
+    if "train" not in argv:
+        return {k for k, v in vars(args).items() if v is not None}
+    parser = _train_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv[argv.index("train") + 1:])))
+
+
+def data_id(data: str | None) -> str | None:
+    """What a --data value names, whatever the spelling: a built-in's name, or the folder's absolute path."""
+    if data is None:
+        return None
+    if data in BUILTINS and not Path(data).exists():
+        return data
+    return str(Path(data).expanduser().resolve())
+
+
+def _same(key: str, a: object, b: object) -> bool:
+    if key == "framework":
+        return canonical_framework(str(a)) == canonical_framework(str(b))
+    if key == "data":
+        return data_id(str(a)) == data_id(str(b))
+    return a == b
+
+
+def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Arguments of the run being resumed: those saved in its directory, overridden by any given explicitly (a
+    value equal to the default included); what makes it that run (model, data, framework, split) cannot change."""
     run = Path(args.resume if isinstance(args.resume, str) else (args.out or ""))
     if not str(run) or not (run / RUN_ARGS).is_file():
         raise ZooError(f"--resume: {run or '(no directory)'} is not a zoo training run (no {RUN_ARGS}); give the "
                        "run directory, e.g. zoo train --resume runs/r18")
-    saved = json.loads((run / RUN_ARGS).read_text())
+    try:
+        saved = json.loads((run / RUN_ARGS).read_text())
+    except ValueError as exc:
+        raise ZooError(f"{run / RUN_ARGS} is not valid JSON ({exc}); the run cannot be resumed") from None
     merged = dict(saved)
-    for key, value in vars(args).items():
-        if key in ("resume", "func") or value is None:
-            continue
-        if key in parser_defaults and value == parser_defaults[key]:
-            continue
+    for key in _explicit(args) - {"resume", "out", "overwrite"}:
+        value = getattr(args, key)
+        if key in IMMUTABLE and key in saved and not _same(key, value, saved[key]):
+            raise ZooError(f"--resume {run}: the run was trained with --{key.replace('_', '-')} {saved[key]}, not "
+                           f"{value}; a run continues as it started: start a new run with another --out")
         merged[key] = value
     merged["out"], merged["resume"] = str(run), True
     return argparse.Namespace(**{**vars(args), **merged})
 
 
+def _describe_run(out: Path) -> str:
+    try:
+        saved = json.loads((out / RUN_ARGS).read_text())
+        return f"{saved.get('model')} on {saved.get('data')} in {saved.get('framework')}"
+    except (OSError, ValueError):
+        return "a zoo run"
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """A new run goes into a new or empty folder; into an existing run or a non-empty folder only with
+    --overwrite (a run is continued with --resume)."""
+    if out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out} is a file; give a directory for the run")
+    held = zoo_files(out) if out.is_dir() else []
+    if not held or overwrite:
+        return
+    if any(name in RUN_FILES for name in held):
+        raise ZooError(f"{out} already holds a training run ({_describe_run(out)}); continue it with --resume "
+                       f"{out}, replace it with --overwrite, or choose another --out")
+    raise ZooError(f"--out {out} is not empty ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); choose a "
+                   "new or empty folder, or --overwrite to write the run beside those files")
+
+
+def _replace_run(out: Path) -> None:
+    """--overwrite: remove the previous run's own files (and nothing else) before the new run writes."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 @command("train", "fine-tune a model on a dataset; a checkpoint per epoch, history, curves, test report")(_train_args)
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
-        args = _resumed_args(args, {a.dest: a.default for a in _train_parser()._actions})
+        args = _resumed_args(args)
     missing = [flag for flag, value in (("MODEL", args.model), ("--data", args.data), ("--out", args.out))
                if not value]
     if missing:
         raise ZooError(f"zoo train needs {', '.join(missing)} (or --resume RUN_DIR to continue a run)")
+    out = Path(args.out)
+    main = distributed.is_main_process()  # rank 0 / the chief writes the run's files
+    if main and not args.resume:
+        _check_out(out, args.overwrite)
+    check_writable_dir(out, "--out")
+    # every argument is checked before the first byte of the run is written
+    fit = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
+               schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+               weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
+               mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers)
+    cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":
             raise ZooError("--nproc launches torchrun for PyTorch; for TensorFlow use --strategy mirrored (the GPUs "
@@ -106,7 +212,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if canonical_framework(args.framework) != "tf":
             raise ZooError(f"--strategy {args.strategy} is a tf.distribute strategy for --framework tf; PyTorch "
                            "trains distributed with --nproc N (or under torchrun)")
-
         # before any other TensorFlow op, as tf.distribute requires
         strategy = engine("tf").create(args.strategy)
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
@@ -116,27 +221,34 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = factory.load(args.model, args.framework, num_classes=ds.num_classes)
         if args.freeze_until:
             training.freeze(model, until=args.freeze_until)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    main = distributed.is_main_process()  # rank 0 / the chief writes the run's files
-    saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume", "verbose", "command")}
+    validate(cfg, model, ds)
+    saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume", "verbose", "command", "argv",
+                                                                 "overwrite")}
     saved["nproc"] = int(os.environ.get(distributed.LAUNCH_ENV, args.nproc))  # so --resume relaunches as many
-    if main:
-        atomic_write(out / RUN_ARGS, (json.dumps(saved, indent=2) + "\n").encode())
-    history = training.finetune(
-        model, ds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, out=out, device=args.device,
-        mixed_precision=args.mixed_precision, early_stopping=args.early_stopping, resume=bool(args.resume),
-        augment=args.augment, num_workers=args.num_workers, strategy=strategy)
+    saved["data_id"] = data_id(args.data)  # what --data named, so `zoo eval` knows the run's data however spelt
+    created = not out.exists()
+    try:
+        with DirectoryLock(out, "zoo train") if main else contextlib.nullcontext():
+            if main:
+                if not args.resume:
+                    _check_out(out, args.overwrite)  # again, under the lock: another run may have started
+                    if args.overwrite:
+                        _replace_run(out)
+                write_json(out / RUN_ARGS, saved)
+            history = training.finetune(model, ds, out=out, resume=bool(args.resume), strategy=strategy,
+                                        early_stopping=args.early_stopping, **fit)
+    except Exception:
+        if main and created and not (out / HISTORY_NAME).exists():  # no epoch finished: leave nothing half-made
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if not main:
         return 0
+    done = _plural(history["epoch"][-1], "epoch")
     if len(ds.test) or len(ds.val):
         report = training.evaluate(model, ds, out=out)
-        print(f"{report['split']} accuracy {report['accuracy']:.4f} after {history['epoch'][-1]} epochs; "
-              f"run in {out}")
+        print(f"{report['split']} accuracy {report['accuracy']:.4f} after {done}; run in {out}")
     else:
-        print(f"trained {history['epoch'][-1]} epochs; run in {out}")
+        print(f"trained {done}; run in {out}")
     return 0
 
 
@@ -161,7 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_file = Path(args.model) / RUN_ARGS
     if run_file.is_file():  # the same split as in training, so the test images are the held-out ones
         run = json.loads(run_file.read_text())
-        if run.get("data") == args.data:
+        if run.get("data_id", data_id(run.get("data"))) == data_id(args.data):
             for key in ("split", "seed", "limit"):
                 if getattr(args, key) is None:
                     setattr(args, key, run.get(key))

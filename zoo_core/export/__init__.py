@@ -33,11 +33,13 @@ from .quantize import torch_dynamic
 from .report import (
     ATOL,
     BATCH_SIZES,
+    REPORT_NAME,
     ExportError,
     ExportReport,
     latency_ms,
     max_abs_diff,
     read,
+    read_all,
     size_bytes,
     versions,
     write,
@@ -120,10 +122,29 @@ def _place(tmp: Path, out: Path) -> None:
         os.replace(tmp, out)
 
 
+def _check_target(out: Path, overwrite: bool) -> None:
+    """An export lands where nothing is, or replaces an earlier export of the zoo; anything else only with
+    ``overwrite`` (a training run, a folder of the user's, a model file the zoo did not write)."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if overwrite:
+        return
+    if (out.parent / REPORT_NAME).is_file():
+        try:
+            own = out.name in read_all(out)
+        except ExportError:
+            own = False
+        if own:
+            return
+    kind = "folder" if out.is_dir() else "file"
+    raise ExportError(f"{out} exists and is a {kind} zoo export did not write; nothing was written: choose another "
+                      "--out, or pass overwrite=True (--overwrite) to replace it")
+
+
 def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | None = None,
            quantize: str | None = None, data: Any = None, split: Sequence[float] | None = None,
            split_name: str = "test", seed: int = 0, opset: int | None = None, tolerance: float = ATOL,
-           calibration_size: int = 200) -> ExportReport:
+           calibration_size: int = 200, overwrite: bool = False) -> ExportReport:
     """Export a zoo model or checkpoint to ``format`` at ``out``, verified against it.
 
     ``src``: a zoo model object (torch or Keras), a checkpoint directory, a ``hf://`` handle or a registry name.
@@ -133,11 +154,13 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
     torchscript, tflite) or ``int8`` (tflite, full integer; needs ``data``). ``data``: a Dataset, built-in name or
     image folder (with ``split`` fractions and ``seed``): accuracy on ``split_name`` is reported, and int8
     calibrates on up to ``calibration_size`` training images. ``opset``: ONNX opset (default: the exporter's).
+    ``out`` must not exist, or be an earlier export of the zoo; anything else is replaced only with ``overwrite``.
     """
     fmt, quantize = _check(format, quantize)
 
     started = time.perf_counter()
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # `--out .` has a name to write beside
+    _check_target(out, overwrite)
     if quantize == "int8" and data is None:
         raise ExportError("full int8 quantization calibrates activation ranges on real images: pass data "
                           "(--data mnist5k or an image folder)")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ExportError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, json_bytes
 
 log = logging.getLogger("zoo.export")
 
@@ -138,17 +138,30 @@ def write(report: ExportReport, out: Path) -> Path:
         if not isinstance(reports, dict):
             reports = {}
     reports[out.name] = report.as_dict()
-    atomic_write(path, (json.dumps(reports, indent=2, default=_json_default) + "\n").encode())
+    atomic_write(path, json_bytes(json.loads(json.dumps(reports, default=_json_default))))
     return path
+
+
+def read_all(out: str | Path) -> dict[str, Any]:
+    """Every report in the ``export_report.json`` beside an artifact, by artifact name."""
+    out = Path(out)
+    path = out.parent / REPORT_NAME
+    if not path.is_file():
+        raise ExportError(f"{out} has no {REPORT_NAME} beside it; it was not written by zoo export")
+    try:
+        reports = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path} is not readable JSON ({exc})") from None
+    if not isinstance(reports, dict):
+        raise ExportError(f"{path} is not a zoo export report (not a JSON object)")
+    return reports
 
 
 def read(out: str | Path) -> dict[str, Any]:
     """The stored report of one artifact."""
     out = Path(out)
+    reports = read_all(out)
     path = out.parent / REPORT_NAME
-    if not path.is_file():
-        raise ExportError(f"{out} has no {REPORT_NAME} beside it; it was not written by zoo export")
-    reports = json.loads(path.read_text())
     if out.name not in reports:
         raise ExportError(f"{path} has no report for {out.name}")
     return reports[out.name]

@@ -44,13 +44,19 @@ def _reseed(tf: Any, base: int, epoch: int) -> None:
         tf.random.set_seed(base)
 
 
-def _read_back(pending: list[tuple[Any, Any, int]], total_loss: float, correct: int) -> tuple[float, int]:
-    """Add the pending steps' (mean loss, correct, n) to the running sums and empty the list."""
-    for loss, ok, n in pending:
-        total_loss += float(loss) * n
+def _read_back(pending: list[tuple[int, Any, Any, int]], total_loss: float,
+               correct: int) -> tuple[float, int, int | None]:
+    """Add the pending steps' (step, mean loss, correct, n) to the running sums and empty the list; also the first
+    step whose loss is NaN or infinite (None when every one is finite)."""
+    diverged = None
+    for step, loss, ok, n in pending:
+        value = float(loss)
+        if diverged is None and not math.isfinite(value):
+            diverged = step
+        total_loss += value * n
         correct += int(ok)
     pending.clear()
-    return total_loss, correct
+    return total_loss, correct, diverged
 
 
 _POLICIES = {"bf16": "mixed_bfloat16", "bfloat16": "mixed_bfloat16", "fp16": "mixed_float16",
@@ -188,7 +194,8 @@ class Trainer:
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
         # (loss, correct, n) of steps not yet read back: read for the progress bar at most every POSTFIX_SECONDS
         # and at the end, so a GPU is not made to wait for the host after every step
-        pending: list[tuple[Any, Any, int]] = []
+        pending: list[tuple[int, Any, Any, int]] = []
+        diverged = None
         t0 = shown = time.perf_counter()
         if self.dist:
             batches = self.dist.epoch_data(epoch)
@@ -209,15 +216,20 @@ class Trainer:
                 loss, ok = self._step(x, y, self.tf.constant(lr, self.tf.float32))
             if not self.dist:
                 n = int(y.shape[0])
-            pending.append((loss, ok, n))
+            pending.append((i, loss, ok, n))
             seen += n
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
-                total_loss, correct = _read_back(pending, total_loss, correct)
+                total_loss, correct, diverged = _read_back(pending, total_loss, correct)
+                if diverged is not None and not self.dist:  # workers stop together, at the end
+                    break
                 shown = time.perf_counter()
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
                                 img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
-        total_loss, correct = _read_back(pending, total_loss, correct)
+        total_loss, correct, late = _read_back(pending, total_loss, correct)
+        diverged = diverged if diverged is not None else late
+        if diverged is not None:  # the weights are no longer usable: stop here, nothing of this epoch is saved
+            return {"loss": float("nan"), "acc": 0.0, "n": seen, "lr": lr, "diverged_at": diverged}
         if self.dist:
             self.dist.sync_statistics()  # every replica ends the epoch with the same BatchNorm statistics
         return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}

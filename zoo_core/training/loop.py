@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import os
 import random
+import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,8 @@ from ..checkpoint.io import save
 from ..data.augment import Augment
 from ..data.preprocess import Preprocess
 from ..distributed import env as distributed
-from ..errors import DistributedError, ZooError
-from ..fileio import atomic_write_text
+from ..errors import DistributedError, TrainingDivergedError, ZooError
+from ..fileio import DirectoryLock, check_writable_dir, write_json
 from ..frameworks import import_keras, require
 from ..models import spec_of
 from .config import TrainConfig, lr_at, validate
@@ -81,6 +82,37 @@ def _interrupts_deferred():
         signal.raise_signal(signum)
 
 
+def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, optimizer: str = "adamw",
+                 schedule: str = "cosine", warmup_epochs: float = 0, label_smoothing: float = 0.0,
+                 weight_decay: float | None = None, grad_clip: float | None = None, seed: int = 0,
+                 device: str = "auto", mixed_precision: str | None = None, augment: Any = False,
+                 num_workers: int = 0, progress: bool | None = None) -> TrainConfig:
+    """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
+    return TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
+                       float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
+                       Augment.parse(augment), int(num_workers), progress)
+
+
+def epoch_line(history: dict[str, Any], epochs: int) -> str:
+    """One plain line for the last epoch of ``history`` (what a log or a CI console keeps)."""
+    def fmt(key: str, digits: int = 4) -> str:
+        value = history[key][-1]
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return (f"epoch {history['epoch'][-1]}/{epochs}: loss {fmt('train_loss')} acc {fmt('train_acc')} "
+            f"val_loss {fmt('val_loss')} val_acc {fmt('val_acc')} lr {history['lr'][-1]:.3g} "
+            f"{history['images_per_second'][-1]:.0f} img/s {history['seconds'][-1]:.1f} s")
+
+
+def _diverged(stats: dict[str, Any], epoch: int, steps: int, history: dict[str, Any], out: Path | None) -> str:
+    done = history["epoch"][-1] if history["epoch"] else 0
+    kept = (f"the run keeps epoch {done}'s checkpoint in {out}" if out is not None and done else
+            "no epoch was saved")
+    return (f"the training loss became NaN or infinite in epoch {epoch + 1}, step {stats['diverged_at'] + 1} of "
+            f"{steps} (learning rate {stats['lr']:.3g}); {kept}: lower the learning rate (--lr), clip gradients "
+            "(--grad-clip), or check the data")
+
+
 def _state_path(out: Path, framework: str) -> Path:
     return out / f"{STATE_NAME}.{'pt' if framework == 'torch' else 'npz'}"
 
@@ -110,10 +142,14 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     ``callbacks``: functions called as ``callback(epoch, history)`` after each epoch (1-based epoch, after its files
     are written), on every rank; one that returns True stops training there (``history["stopped_by"]``).
     """
-    cfg = TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
-                      float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
-                      Augment.parse(augment), int(num_workers), progress)
+    cfg = train_config(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, schedule=schedule,
+                       warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, weight_decay=weight_decay,
+                       grad_clip=grad_clip, seed=seed, device=device, mixed_precision=mixed_precision,
+                       augment=augment, num_workers=num_workers, progress=progress)
     validate(cfg, model, data)
+    out_dir = check_writable_dir(out, "run directory") if out is not None else None
+    if resume and out_dir is None:
+        raise ZooError("resume=True needs out=DIR, the directory of the run to continue")
     framework = spec_of(model).framework
     tb = _loop_module(model)
     pre = Preprocess.for_model(model)
@@ -124,15 +160,26 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
         trainer = tb.Trainer(model, data, pre, cfg)
     dist = getattr(trainer, "dist", None)  # the distributed context, None in a single process
     main = dist is None or dist.is_main
+    created = out_dir is not None and not out_dir.exists()
+    try:
+        # one writer per run directory: a second training into it fails at once, naming this one
+        with DirectoryLock(out_dir, "training") if out_dir is not None and main else contextlib.nullcontext():
+            return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks)
+    except Exception:
+        if created and main and not (out_dir / HISTORY_NAME).exists():  # never half-made: no epoch, no folder
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str, out_dir: Path | None,
+           resume: bool, early_stopping: int | None, callbacks: Sequence[EpochCallback]) -> dict[str, Any]:
+    """The epochs of :func:`finetune`, with its files, resume and interrupt handling."""
+    dist = getattr(trainer, "dist", None)
+    main = dist is None or dist.is_main
     history: dict[str, Any] = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "val_loss": [],
                                "val_acc": [], "seconds": [], "images_per_second": []}
     start, best, since_best = 0, None, 0
-    out_dir = Path(out) if out is not None else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
-        if out_dir is None:
-            raise ZooError("resume=True needs out=DIR, the directory of the run to continue")
         state = _state_path(out_dir, framework)
         if state.is_file():
             meta = trainer.load_state(state)
@@ -150,6 +197,8 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
             stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps))
+            if "diverged_at" in stats:
+                raise TrainingDivergedError(_diverged(stats, epoch, steps, history, out_dir))
             seconds = time.perf_counter() - t0
             val_loss = val_acc = None
             if len(data.val):
@@ -161,8 +210,10 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                                ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
                 history[key].append(value)
             if main:
-                log.info("epoch %d/%d: loss %.4f acc %.4f val_loss %s val_acc %s", epoch + 1, cfg.epochs,
-                         stats["loss"], stats["acc"], val_loss, val_acc)
+                line = epoch_line(history, cfg.epochs)
+                log.info("%s", line)
+                if cfg.progress is not False:  # the bar of the epoch is gone: one plain line stays, also in logs
+                    print(line, file=sys.stderr, flush=True)
             stop = False
             if early_stopping:
                 metric = val_acc if val_acc is not None else -stats["loss"]
@@ -181,8 +232,11 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                     trainer.save_state(_state_path(out_dir, framework), meta)
                     save(model, out_dir, labels=list(data.classes),
                                     extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
-                    atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
+                    write_json(out_dir / HISTORY_NAME, history)
                     plot_curves(history, out_dir / CURVES_NAME)
+                    interrupted = out_dir / INTERRUPTED_NAME
+                    if resume and interrupted.is_dir():  # the zoo's own: superseded by this complete epoch
+                        shutil.rmtree(interrupted, ignore_errors=True)
             for callback in callbacks:
                 if callback(epoch + 1, history) is True and not stop:
                     stop = True

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
         correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
         seen, lr = 0, cfg.lr
+        step_losses = []  # per step, on the device: the first non-finite one is found only if the sum is not finite
         t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
         bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
@@ -126,16 +128,23 @@ class Trainer:
             else:
                 self.opt.step()
             n = len(y)
-            loss_sum += loss.detach().to(acc_dtype) * n
+            step_losses.append(loss.detach())
+            loss_sum += step_losses[-1].to(acc_dtype) * n
             correct_sum += (logits.detach().argmax(1) == y).sum()
             seen += n
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 shown = time.perf_counter()
+                if not self.dist and not math.isfinite(float(loss_sum)):  # ranks stop together, at the end
+                    break
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct_sum) / seen:.3f}",
                                 img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
         model.eval()
         total_loss, correct = float(loss_sum), int(correct_sum)
+        if not math.isfinite(total_loss):  # the weights are no longer usable: nothing of this epoch is saved
+            bad = (~torch.isfinite(torch.stack(step_losses))).nonzero()
+            return {"loss": float("nan"), "acc": 0.0, "n": seen, "lr": lr,
+                    "diverged_at": int(bad[0]) if len(bad) else len(step_losses) - 1}
         if self.dist:  # every rank ends with rank 0's buffers and reports the metrics of all ranks
             self.dist.sync_buffers(model)
             total_loss, correct, seen = self.dist.sum(total_loss, correct, seen)
