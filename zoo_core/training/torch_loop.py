@@ -86,7 +86,10 @@ class Trainer:
             self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.shuffle_seed(0), epoch)
         self.steps_per_epoch = len(self._loader(0))
 
-    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
+    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
+                    on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
+        """One epoch; ``on_steps(global_step, mean_loss)`` every ``cfg.log_every`` global steps, with the mean loss
+        of the steps since the last call (within this epoch)."""
         from tqdm.auto import tqdm
 
         cfg, model = self.cfg, self.model
@@ -99,6 +102,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
         correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
         seen, lr = 0, cfg.lr
+        mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
         t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
         bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
@@ -129,6 +133,10 @@ class Trainer:
             loss_sum += loss.detach().to(acc_dtype) * n
             correct_sum += (logits.detach().argmax(1) == y).sum()
             seen += n
+            if on_steps is not None and (epoch * self.steps_per_epoch + i + 1) % cfg.log_every == 0:
+                total = float(loss_sum)  # a host sync every log_every steps only
+                on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (seen - mark_seen))
+                mark_loss, mark_seen = total, seen
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 shown = time.perf_counter()
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct_sum) / seen:.3f}",
