@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from .. import data, factory, training
+from .. import data, factory, tracking, training
 from ..distributed import env as distributed
 from ..distributed.engines import engine
 from ..errors import ZooError
@@ -29,7 +29,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd", "adam"])
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"])
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant", "plateau"])
+    p.add_argument("--plateau-patience", type=int, default=2, metavar="EPOCHS",
+                   help="plateau: epochs without a better val loss before the lr is reduced")
+    p.add_argument("--plateau-factor", type=float, default=0.1, help="plateau: the factor the lr is multiplied by")
+    p.add_argument("--log-every", type=int, default=10, metavar="STEPS",
+                   help="trackers (TensorBoard, ZOO_TRACKERS) get the mean training loss every this many steps")
     p.add_argument("--warmup-epochs", type=float, default=0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--weight-decay", type=float)
@@ -123,20 +128,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved["nproc"] = int(os.environ.get(distributed.LAUNCH_ENV, args.nproc))  # so --resume relaunches as many
     if main:
         atomic_write(out / RUN_ARGS, (json.dumps(saved, indent=2) + "\n").encode())
-    history = training.finetune(
-        model, ds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
-        schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, out=out, device=args.device,
-        mixed_precision=args.mixed_precision, early_stopping=args.early_stopping, resume=bool(args.resume),
-        augment=args.augment, num_workers=args.num_workers, strategy=strategy)
-    if not main:
-        return 0
-    if len(ds.test) or len(ds.val):
-        report = training.evaluate(model, ds, out=out)
-        print(f"{report['split']} accuracy {report['accuracy']:.4f} after {history['epoch'][-1]} epochs; "
-              f"run in {out}")
-    else:
-        print(f"trained {history['epoch'][-1]} epochs; run in {out}")
+    # the run (run.json, trackers) ends after the test report, which the trackers get too
+    with tracking.RunSession(out) if main else contextlib.nullcontext() as run:
+        history = training.finetune(
+            model, ds, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
+            schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+            weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, out=out, device=args.device,
+            mixed_precision=args.mixed_precision, early_stopping=args.early_stopping, resume=bool(args.resume),
+            augment=args.augment, num_workers=args.num_workers, strategy=strategy,
+            log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor,
+            run=run)
+        if not main:
+            return 0
+        if len(ds.test) or len(ds.val):
+            report = training.evaluate(model, ds, out=out)
+            run.set_report(report)
+            print(f"{report['split']} accuracy {report['accuracy']:.4f} after {history['epoch'][-1]} epochs; "
+                  f"run in {out}")
+        else:
+            print(f"trained {history['epoch'][-1]} epochs; run in {out}")
     return 0
 
 
