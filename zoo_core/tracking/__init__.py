@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from ..plugins import register_builtin
 from . import tensorboard_tracker
-from .base import EPOCH_TAGS, RUN_FILE, STEP_TAG, TB_DIR, TRACKERS_ENV, Tracker, report_tags, selected_trackers
+from .base import (
+           EPOCH_KEYS,
+           EPOCH_TAGS,
+           RUN_FILE,
+           STEP_TAG,
+           TB_DIR,
+           TRACKERS_ENV,
+           Tracker,
+           report_tags,
+           selected_trackers,
+)
 from .session import RunSession
 
 register_builtin("tensorboard", tensorboard_tracker)
 
-__all__ = ["EPOCH_TAGS", "RUN_FILE", "STEP_TAG", "TB_DIR", "TRACKERS_ENV", "RunSession", "Tracker", "report_tags",
-           "selected_trackers"]
+__all__ = ["EPOCH_KEYS", "EPOCH_TAGS", "RUN_FILE", "STEP_TAG", "TB_DIR", "TRACKERS_ENV", "RunSession", "Tracker",
+           "report_tags", "selected_trackers"]

@@ -25,6 +25,7 @@ EPOCH_TAGS = {
     "images_per_second": "train/images_per_second",
     "seconds": "train/epoch_seconds",
 }
+EPOCH_KEYS = tuple(EPOCH_TAGS)  # what log_epoch gets
 STEP_TAG = "train/step_loss"  # mean training loss of the last log_every steps (x axis: the global step)
 REPORT_KEYS = ("accuracy", "top5_accuracy", "macro_f1")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import plugins
 from ..fileio import atomic_write_text
-from .base import RUN_FILE, selected_trackers
+from .base import EPOCH_KEYS, RUN_FILE, selected_trackers
 
 log = logging.getLogger("zoo.tracking")
 
@@ -39,7 +39,10 @@ class RunSession:
         self._wall_before = 0.0
 
     # -- the loop's side -------------------------------------------------------------------------------------
-    def start(self, info: Mapping[str, Any]) -> None:
+    def start(self, info: Mapping[str, Any], history: Mapping[str, Any] | None = None) -> None:
+        """Mark the run running and start the trackers. A resumed run hands them its ``history`` so far (steps and
+        epochs, as if logged again): each tracker shows the whole run, whatever the previous process wrote before
+        it stopped (TensorBoard keeps the later of two points of a tag at one step)."""
         if self.started:
             return
         names = selected_trackers()  # an unknown name in ZOO_TRACKERS fails here, before any training
@@ -56,6 +59,11 @@ class RunSession:
                 self.trackers[name] = factories[name](dict(self.info))
             except Exception as exc:
                 log.warning("tracker %s could not start and is skipped: %s: %s", name, type(exc).__name__, exc)
+        if history and info.get("resumed"):
+            for step, loss in zip(history.get("step", []), history.get("step_loss", []), strict=False):
+                self._each("log_step", step, {"train_loss": loss})
+            for i, epoch in enumerate(history.get("epoch", [])):
+                self._each("log_epoch", epoch, {k: history[k][i] for k in EPOCH_KEYS if k in history})
 
     def log_step(self, step: int, metrics: Mapping[str, float]) -> None:
         self._each("log_step", step, dict(metrics))

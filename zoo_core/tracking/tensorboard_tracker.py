@@ -51,6 +51,12 @@ class EventWriter:
             self._summary_pb2.Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
         self._write(self._event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
+    def restart(self) -> None:
+        """A ``SessionLog.START`` at step 0: TensorBoard drops what earlier files of this logdir hold (the way
+        TensorFlow marks a restarted job); the resumed run then writes its whole history again."""
+        session_log = self._event_pb2.SessionLog(status=self._event_pb2.SessionLog.START)
+        self._write(self._event_pb2.Event(wall_time=time.time(), step=0, session_log=session_log))
+
     def flush(self) -> None:
         self._file.flush()
 
@@ -68,6 +74,8 @@ class TensorBoardTracker:
         if run.get("out") is None:
             raise ZooError("the TensorBoard tracker needs a run directory (out=DIR)")
         self.writer = EventWriter(Path(run["out"]) / TB_DIR)
+        if run.get("resumed"):  # the session replays the history so far next
+            self.writer.restart()
         self.last_epoch = int(run.get("start_epoch", 0))
 
     def log_step(self, step: int, metrics: Mapping[str, float]) -> None:

@@ -30,7 +30,7 @@ from ..errors import DistributedError, ZooError
 from ..fileio import atomic_write_text
 from ..frameworks import import_keras, require
 from ..models import spec_of
-from ..tracking import RunSession
+from ..tracking import EPOCH_KEYS, RunSession
 from .config import Plateau, TrainConfig, lr_at, validate
 from .evaluation import predict_split
 from .metrics import cross_entropy
@@ -168,7 +168,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
         session.start({"model": spec.entry.name, "framework": framework, "data": getattr(data, "name", "") or None,
                        "classes": list(data.classes), "epochs": cfg.epochs, "start_epoch": start,
                        "steps_per_epoch": steps, "log_every": cfg.log_every, "resumed": bool(resume and start),
-                       "config": asdict(cfg)})
+                       "config": asdict(cfg)}, history)
 
     def on_steps(step: int, loss: float) -> None:  # every log_every steps: the mean loss since the last one
         history["step"].append(step)
@@ -219,9 +219,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                     atomic_write_text(out_dir / HISTORY_NAME, json.dumps(history, indent=2) + "\n")
                     plot_curves(history, out_dir / CURVES_NAME)
             if session is not None:
-                session.log_epoch(epoch + 1, {k: history[k][-1] for k in
-                                              ("lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
-                                               "images_per_second")})
+                session.log_epoch(epoch + 1, {k: history[k][-1] for k in EPOCH_KEYS})
             for callback in callbacks:
                 if callback(epoch + 1, history) is True and not stop:
                     stop = True
