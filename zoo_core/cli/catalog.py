@@ -107,7 +107,7 @@ def _plugins_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-@command("plugins", "list plugins, their versions, architectures and frameworks, and load errors")(_plugins_args)
+@command("plugins", "list plugins: versions, architectures, frameworks, trackers, load errors")(_plugins_args)
 def cmd_plugins(args: argparse.Namespace) -> int:
     models.catalogue()  # a plugin whose registry file is invalid or reuses a model name fails here, and is listed
     infos = list_plugins()
@@ -115,8 +115,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([{**vars(p), "ok": p.ok} for p in infos], indent=2))
         return 0
     rows = [[p.name, p.distribution or "-", p.version or "-", ",".join(p.architectures) or "-",
-             ",".join(p.frameworks) or "-", "ok" if p.ok else "FAILED"] for p in infos]
-    print(table(rows, ["plugin", "distribution", "version", "architectures", "frameworks", "status"]))
+             ",".join(p.frameworks) or "-", ",".join(p.trackers) or "-", "ok" if p.ok else "FAILED"] for p in infos]
+    print(table(rows, ["plugin", "distribution", "version", "architectures", "frameworks", "trackers", "status"]))
     for p in infos:
         if not p.ok:
             print(f"FAILED {p.label}: {p.error}")
