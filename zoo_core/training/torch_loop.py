@@ -134,9 +134,11 @@ class Trainer:
             correct_sum += (logits.detach().argmax(1) == y).sum()
             seen += n
             if on_steps is not None and (epoch * self.steps_per_epoch + i + 1) % cfg.log_every == 0:
-                total = float(loss_sum)  # a host sync every log_every steps only
-                on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (seen - mark_seen))
-                mark_loss, mark_seen = total, seen
+                total, count = float(loss_sum), seen  # a host sync every log_every steps only
+                if self.dist:  # the loss of the global batches, as for the epoch's metrics
+                    total, count = self.dist.sum(total, count)
+                on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (count - mark_seen))
+                mark_loss, mark_seen = total, count
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 shown = time.perf_counter()
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct_sum) / seen:.3f}",
