@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine: .venv in the repo root with the zoo and all extras (torch, tf, hub, data,
-# export, serve, dev), at the exact versions of constraints.txt, and Debian's chromium + chromium-driver (for the
-# page test of `zoo serve`). Needs python3 (3.10+) with pip reaching PyPI, and apt-get as root (or sudo).
+# export, serve, track, dev), at the exact versions of constraints.txt, and Debian's chromium + chromium-driver
+# (for the page test of `zoo serve`). Needs python3 (3.10+) with pip reaching PyPI, and apt-get as root (or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -31,5 +31,7 @@ pip_install --upgrade "pip>=24"
 pip_install -c constraints.txt -e ".[all,dev]"
 # The example third-party plugin, installed as a user would install one: it adds MobileNetV3 through its entry point.
 pip_install -c constraints.txt -e ./examples/zoo-mobilenetv3
+# The example tracker plugin, installed the same way: it records runs in MLflow (ZOO_TRACKERS=tensorboard,mlflow).
+pip_install -c constraints.txt -e ./examples/zoo-mlflow
 rm -f "$log"
 .venv/bin/zoo --version

@@ -16,10 +16,11 @@ def run_python(code: str, *, env: dict[str, str] | None = None, timeout: float =
                           env=full_env, timeout=timeout)
 
 
-def run_zoo(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_zoo(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run([sys.executable, "-m", "zoo_core", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout)
+                          env=full_env, timeout=timeout, cwd=cwd)
 
 
 def write_distribution(site: Path, dist: str, module: str, source: str, *, entry_name: str | None = None,

@@ -132,6 +132,6 @@ def test_writing_a_plugin_quotes_the_hook_specs():
     from zoo_core import hookspecs
 
     text = (ROOT / "docs" / "writing-a-plugin.md").read_text()
-    for name in ("register_architectures", "registry_files"):
+    for name in ("register_architectures", "registry_files", "register_trackers"):
         doc = inspect.getdoc(getattr(hookspecs, name))
         assert doc in text, f"docs/writing-a-plugin.md does not quote the docstring of hook {name} as it is now"

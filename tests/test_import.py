@@ -1,10 +1,10 @@
-"""`import zoo_core` and `zoo list` must not import any framework."""
+"""`import zoo_core` and `zoo list` must not import any framework (nor tensorboard or a tracker plugin's MLflow)."""
 
 from __future__ import annotations
 
 from tests.helpers import run_python
 
-FRAMEWORK_MODULES = ("torch", "torchvision", "timm", "tensorflow", "keras", "triton")
+FRAMEWORK_MODULES = ("torch", "torchvision", "timm", "tensorflow", "keras", "triton", "tensorboard", "mlflow")
 
 
 def test_import_zoo_core_loads_no_framework():

@@ -50,7 +50,7 @@ def test_zoo_plugins_names_each_failing_plugin_and_why(env):
             "by plugin resnet (zoo); rename it in plugin zoo_dup (zoo-dup)") in out
     assert "FAILED zoo_dupmodel (zoo-dupmodel):" in out and "model 'resnet18' is already defined at" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line and not line.startswith("FAILED")}
-    assert rows["zoo_tinynet"] == ["zoo_tinynet", "zoo-tinynet", "2.3.1", "tinynet", "torch,tf", "ok"]
+    assert rows["zoo_tinynet"] == ["zoo_tinynet", "zoo-tinynet", "2.3.1", "tinynet", "torch,tf", "-", "ok"]
     assert rows["resnet"][-1] == "ok" and rows["zoo_broken"][-1] == "FAILED"
 
 

@@ -27,6 +27,7 @@ from .hookspecs import hookimpl
 from .hub import pull, push
 from .models import list_models, spec_of
 from .plugins import list_plugins
+from .tracking import RunSession  # registers the built-in TensorBoard tracker plugin (imports no tensorboard)
 
 # Training, evaluation and export pull in more (PIL, matplotlib, the exporters): loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
@@ -57,6 +58,7 @@ __all__ = [
     "RegistryError",
     "UnknownFrameworkError",
     "UnknownModelError",
+    "RunSession",
     "ZooError",
     "__version__",
     "convert",

@@ -29,3 +29,14 @@ def register_architectures(register: Callable) -> None:
 def registry_files() -> list[str | Path]:
     """Return paths of YAML files with named models (the schema of docs/registry.md; the built-in plugins ship
     theirs the same way)."""
+
+
+@hookspec
+def register_trackers(register: Callable) -> None:
+    """Register run trackers by calling ``register(name, factory)``; ``ZOO_TRACKERS`` chooses which run.
+
+    ``factory(run)`` gets the run's description (a dict: out, model, framework, data, classes, config, epochs,
+    start_epoch, steps_per_epoch, log_every, resumed) and returns an object with the methods of
+    ``zoo_core.tracking.Tracker``: ``log_step(step, metrics)``, ``log_epoch(epoch, metrics)`` and
+    ``finish(state, report)``. Import heavy libraries in the factory, not when the plugin module is imported.
+    """

@@ -1,6 +1,8 @@
 """The plugin manager: loads the ``zoo`` entry points, isolates broken plugins, collects architectures.
 
-Built-in and third-party plugins are found the same way, through the ``zoo`` entry-point group. Set
+Built-in and third-party plugins are found the same way, through the ``zoo`` entry-point group (the zoo's
+built-in run tracker, TensorBoard, is a plugin module of zoo_core registered in code with ``register_builtin``:
+its hooks are called exactly like an entry point's). Set
 ``ZOO_LOAD_PLUGINS`` to a comma-separated allowlist of entry-point or distribution names to load only those
 (an empty value loads none).
 """
@@ -15,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from . import hookspecs
+from ._version import __version__
 from .architecture import Architecture
 
 log = logging.getLogger("zoo.plugins")
@@ -36,6 +40,7 @@ class PluginInfo:
     version: str | None
     architectures: list[str] = field(default_factory=list)
     frameworks: list[str] = field(default_factory=list)
+    trackers: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -54,11 +59,13 @@ class PluginState:
     architectures: dict[str, Architecture]
     provider: dict[str, str]  # architecture -> plugin name
     registry_files: list[tuple[Path, str]]  # (path, plugin name)
+    trackers: dict[str, Callable[..., Any]] = field(default_factory=dict)  # tracker name -> factory
 
 
 _lock = threading.Lock()
 _state: PluginState | None = None
 _extra: list[tuple[str, ModuleType | object]] = []
+_builtin: list[tuple[str, ModuleType | object]] = []  # plugin modules of zoo_core itself (register_builtin)
 
 
 def _allowlist() -> set[str] | None:
@@ -97,6 +104,12 @@ def _build_state() -> PluginState:
     allow = _allowlist()
     plugins: dict[str, PluginInfo] = {}
     modules: list[tuple[str, object]] = []
+
+    for name, module in _builtin:  # the zoo's own, first; the allowlist applies to them as to any plugin
+        if allow is not None and name not in allow and "zoo" not in allow:
+            continue
+        plugins[name] = PluginInfo(name=name, distribution="zoo", version=__version__)
+        modules.append((name, module))
 
     for ep in _entry_points():
         dist = ep.dist.name if ep.dist is not None else None
@@ -159,7 +172,26 @@ def _build_state() -> PluginState:
             files.extend((Path(p), impl.plugin_name) for p in (impl.function() or []))
         except Exception as exc:
             _fail(info, f"registry_files failed: {type(exc).__name__}: {exc}")
-    return PluginState(pm, plugins, architectures, provider, files)
+    trackers: dict[str, Callable[..., Any]] = {}
+    for impl in pm.hook.register_trackers.get_hookimpls():
+        info = plugins[impl.plugin_name]
+        if not info.ok:
+            continue
+        pending_trackers: list[tuple[str, Callable[..., Any]]] = []
+        try:
+            impl.function(register=lambda name, factory, _p=pending_trackers: _p.append((str(name), factory)))
+            for tracker, factory in pending_trackers:
+                if not callable(factory):
+                    raise TypeError(f"tracker {tracker!r}: register(name, factory) needs a callable factory")
+                if tracker in trackers or sum(t == tracker for t, _ in pending_trackers) > 1:
+                    raise ValueError(f"tracker {tracker!r} is already registered; rename it in plugin {info.label}")
+        except Exception as exc:
+            _fail(info, f"register_trackers failed: {exc}")
+            continue
+        for tracker, factory in pending_trackers:
+            trackers[tracker] = factory
+            info.trackers.append(tracker)
+    return PluginState(pm, plugins, architectures, provider, files, trackers)
 
 
 def state() -> PluginState:
@@ -182,6 +214,14 @@ def reset() -> None:
 def register_plugin(module: object, name: str) -> None:
     """Register a plugin object directly (tests, notebooks); it joins the entry-point plugins on next load."""
     _extra.append((name, module))
+    reset()
+
+
+def register_builtin(name: str, module: object) -> None:
+    """Register one of zoo_core's own plugin modules (the built-in trackers); idempotent."""
+    if any(n == name for n, _ in _builtin):
+        return
+    _builtin.append((name, module))
     reset()
 
 
@@ -221,3 +261,9 @@ def get_architecture(name: str) -> Architecture | None:
         if arch is not None:
             break
     return arch
+    return state().architectures.get(name)
+
+
+def trackers() -> dict[str, Callable[..., Any]]:
+    """Registered run trackers: name -> factory (see hookspecs.register_trackers)."""
+    return dict(state().trackers)

@@ -243,6 +243,10 @@ def test_ddp_two_ranks_equal_single_process_with_the_global_batch(start_fixture,
     np.testing.assert_allclose(h_ddp["train_loss"], h_single["train_loss"], atol=1e-5)
     np.testing.assert_allclose(h_ddp["val_loss"], h_single["val_loss"], atol=1e-5)
     assert json.loads((tmp_path / "ddp" / "train_args.json").read_text())["nproc"] == 2
+    events = list((tmp_path / "ddp" / "tb").glob("events.out.tfevents.*"))  # rank 0 alone tracks the run
+    assert len(events) == 1 and events[0].name.endswith(f".{r0['pid']}.1"), events
+    record = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert record["state"] == "finished" and record["pid"] == r0["pid"] and record["epoch"] == 2
 
 
 def test_ddp_killed_rank_fails_fast_and_resume_continues(tmp_path):

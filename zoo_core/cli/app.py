@@ -20,7 +20,8 @@ Command = Callable[[argparse.Namespace], int]
 _COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], str]] = {}
 
 # Modules of zoo_core.cli that define commands, in the order `zoo --help` lists them.
-COMMAND_MODULES = ("catalog", "checkpoints", "hub", "training", "predict", "serve", "plugin", "bench", "export")
+COMMAND_MODULES = ("catalog", "checkpoints", "hub", "training", "runs", "predict", "serve", "plugin", "bench",
+                   "export")
 
 def command(name: str, help: str):
     """Register a sub-command: the decorated function runs it, ``configure`` adds its arguments."""

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .. import models, plugins
+from .. import models, plugins, runs
 from ..factory import model_info
 from ..plugins import list_plugins
 from ..torch2keras import timm_models
@@ -59,7 +59,10 @@ def _info_args(p: argparse.ArgumentParser) -> None:
 @command("info", "show a model's registry entry, stages, preprocessing and parameters per framework")(_info_args)
 def cmd_info(args: argparse.Namespace) -> int:
     info = model_info(args.name, params=not args.no_params)
+    run = runs.read_run(args.name) if runs.is_run(args.name) else None  # a training run: its labels and metrics
     if args.json:
+        if run is not None:
+            info["run"] = {**run.summary(), "history": run.history, "report": run.report}
         print(json.dumps(info, indent=2))
         return 0
     h, w = info["input_size"]
@@ -86,15 +89,35 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines.append(f"  params ({fw:<5}) {n:,}")
     if not info["available"]:
         lines.append(f"  UNAVAILABLE    {info['unavailable_reason']}")
+    if run is not None:
+        lines += _run_lines(run)
     print("\n".join(lines))
     return 0
+
+
+def _run_lines(run: runs.Run) -> list[str]:
+    """``zoo info RUN``: the run's state, labels, and its metrics per epoch."""
+    planned = f"/{run.epochs_planned}" if run.epochs_planned else ""
+    labels = ", ".join(run.labels[:30]) + (f", ... ({len(run.labels)} in all)" if len(run.labels) > 30 else "")
+    lines = [f"run {run.path}: {run.state}, {run.epochs}{planned} epochs, wall time {runs.duration(run.wall_seconds)}",
+             f"  labels         {labels or '-'}"]
+    if run.report:
+        lines.append(f"  {run.report.get('split', 'test')} report    accuracy {run.report['accuracy']:.4f}, macro F1 "
+                     f"{run.report.get('macro_f1', float('nan')):.4f} on {run.report.get('n', '?')} images")
+    h = run.history
+    keys = ["lr", "train_loss", "train_acc", "val_loss", "val_acc", "images_per_second"]
+    rows = [[str(e)] + ["-" if h.get(k, [None] * (i + 1))[i] is None else f"{h[k][i]:.4g}" for k in keys]
+            for i, e in enumerate(h.get("epoch", []))]
+    if rows:
+        lines += ["", table(rows, ["epoch", "lr", "train loss", "train acc", "val loss", "val acc", "images/s"])]
+    return lines
 
 
 def _plugins_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-@command("plugins", "list plugins, their versions, architectures and frameworks, and load errors")(_plugins_args)
+@command("plugins", "list plugins: versions, architectures, frameworks, trackers, load errors")(_plugins_args)
 def cmd_plugins(args: argparse.Namespace) -> int:
     models.catalogue()  # a plugin whose registry file is invalid or reuses a model name fails here, and is listed
     infos = list_plugins()
@@ -102,8 +125,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([{**vars(p), "ok": p.ok} for p in infos], indent=2))
         return 0
     rows = [[p.name, p.distribution or "-", p.version or "-", ",".join(p.architectures) or "-",
-             ",".join(p.frameworks) or "-", "ok" if p.ok else "FAILED"] for p in infos]
-    print(table(rows, ["plugin", "distribution", "version", "architectures", "frameworks", "status"]))
+             ",".join(p.frameworks) or "-", ",".join(p.trackers) or "-", "ok" if p.ok else "FAILED"] for p in infos]
+    print(table(rows, ["plugin", "distribution", "version", "architectures", "frameworks", "trackers", "status"]))
     for p in infos:
         if not p.ok:
             print(f"FAILED {p.label}: {p.error}")

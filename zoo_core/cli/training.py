@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import data, factory, training
+from .. import data, factory, tracking, training
 from ..checkpoint.format import CONFIG_NAME, WEIGHTS_NAME
 from ..data.datasets import BUILTINS
 from ..distributed import env as distributed
@@ -46,8 +46,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     p.add_argument("--batch-size", type=int, default=64, help="images per step (per process/replica)")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd", "adam"], help="optimizer")
-    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant"],
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "step", "constant", "plateau"],
                    help="learning-rate schedule after the warmup")
+    p.add_argument("--plateau-patience", type=int, default=2, metavar="EPOCHS",
+                   help="plateau: epochs without a better val loss before the lr is reduced")
+    p.add_argument("--plateau-factor", type=float, default=0.1, help="plateau: the factor the lr is multiplied by")
+    p.add_argument("--log-every", type=int, default=10, metavar="STEPS",
+                   help="trackers (TensorBoard, ZOO_TRACKERS) get the mean training loss every this many steps")
     p.add_argument("--warmup-epochs", type=float, default=0, help="linear warmup, in epochs")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing in [0, 1)")
     p.add_argument("--weight-decay", type=float, help="weight decay (default: 0.01 for adamw, else 0)")
@@ -92,7 +97,7 @@ def parse_split(text: str) -> tuple[float, ...]:
 IMMUTABLE = ("model", "data", "framework", "split", "seed", "limit")
 # The files a run consists of: --overwrite replaces these and nothing else.
 RUN_FILES = (RUN_ARGS, WEIGHTS_NAME, CONFIG_NAME, f"{STATE_NAME}.pt", f"{STATE_NAME}.npz", HISTORY_NAME, CURVES_NAME,
-             REPORT_NAME, CONFUSION_NAME, INTERRUPTED_NAME)
+             REPORT_NAME, CONFUSION_NAME, INTERRUPTED_NAME, tracking.RUN_FILE, tracking.TB_DIR)
 
 
 def _explicit(args: argparse.Namespace) -> set[str]:
@@ -199,7 +204,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     fit = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, optimizer=args.optimizer,
                schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
-               mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers)
+               mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers,
+               log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor)
     cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":
@@ -235,20 +241,23 @@ def cmd_train(args: argparse.Namespace) -> int:
                     if args.overwrite:
                         _replace_run(out)
                 write_json(out / RUN_ARGS, saved)
-            history = training.finetune(model, ds, out=out, resume=bool(args.resume), strategy=strategy,
-                                        early_stopping=args.early_stopping, **fit)
+            # the run (run.json, trackers) ends after the test report, which the trackers get too
+            with tracking.RunSession(out) if main else contextlib.nullcontext() as run:
+                history = training.finetune(model, ds, out=out, resume=bool(args.resume), strategy=strategy,
+                                            early_stopping=args.early_stopping, run=run, **fit)
+                if not main:
+                    return 0
+                done = _plural(history["epoch"][-1], "epoch")
+                if len(ds.test) or len(ds.val):
+                    report = training.evaluate(model, ds, out=out)
+                    run.set_report(report)
+                    print(f"{report['split']} accuracy {report['accuracy']:.4f} after {done}; run in {out}")
+                else:
+                    print(f"trained {done}; run in {out}")
     except Exception:
         if main and created and not (out / HISTORY_NAME).exists():  # no epoch finished: leave nothing half-made
             shutil.rmtree(out, ignore_errors=True)
         raise
-    if not main:
-        return 0
-    done = _plural(history["epoch"][-1], "epoch")
-    if len(ds.test) or len(ds.val):
-        report = training.evaluate(model, ds, out=out)
-        print(f"{report['split']} accuracy {report['accuracy']:.4f} after {done}; run in {out}")
-    else:
-        print(f"trained {done}; run in {out}")
     return 0
 
 

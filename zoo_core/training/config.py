@@ -11,7 +11,7 @@ from ..errors import DataError, ZooError
 from ..models import spec_of
 
 OPTIMIZERS = ("adamw", "sgd", "adam")
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("cosine", "step", "constant", "plateau")
 SHUFFLE_SEED_STRIDE, RNG_SEED_STRIDE = 100003, 1000003  # primes: (seed, epoch) pairs do not collide in practice
 
 
@@ -32,6 +32,9 @@ class TrainConfig:
     augment: Any = None  # a zoo_core.augment.Augment or None
     num_workers: int = 0
     progress: bool | None = None
+    log_every: int = 10  # trackers get the mean training loss of every this many steps
+    plateau_patience: int = 2  # schedule="plateau": epochs without a better val loss before the lr is reduced
+    plateau_factor: float = 0.1  # ... and the factor it is multiplied by
 
     @property
     def decay(self) -> float:
@@ -49,15 +52,51 @@ class TrainConfig:
         return self.seed * RNG_SEED_STRIDE + epoch
 
 
-def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+@dataclass
+class Plateau:
+    """schedule="plateau": after each epoch, a val loss (train loss without a val split) below
+    ``best * (1 - 1e-4)`` is an improvement; after ``patience`` epochs in a row without one the lr scale is
+    multiplied by ``factor`` and the count starts again. Runs in the framework-neutral loop, so both frameworks
+    follow the same rule; its state is saved with the training state, so a resumed run continues it."""
+
+    patience: int
+    factor: float
+    scale: float = 1.0
+    best: float | None = None
+    bad: int = 0
+    THRESHOLD = 1e-4  # relative, as torch's ReduceLROnPlateau default
+
+    def update(self, loss: float) -> bool:
+        """Record an epoch's loss; True when the lr was reduced."""
+        if self.best is None or loss < self.best - self.THRESHOLD * abs(self.best):
+            self.best, self.bad = float(loss), 0
+            return False
+        self.bad += 1
+        if self.bad < self.patience:
+            return False
+        self.scale *= self.factor
+        self.bad = 0
+        return True
+
+    def state(self) -> dict[str, Any]:
+        return {"scale": self.scale, "best": self.best, "bad": self.bad}
+
+    def restore(self, state: dict[str, Any] | None) -> None:
+        if state:
+            self.scale, self.best, self.bad = float(state["scale"]), state["best"], int(state["bad"])
+
+
+def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int, scale: float = 1.0) -> float:
     """Learning rate at a global step (0-based): linear warmup, then cosine / step (x0.1 every third of the
-    remaining epochs) / constant."""
+    remaining epochs) / constant / plateau (the constant lr times the plateau's ``scale``)."""
     total = max(cfg.epochs * steps_per_epoch, 1)
     warm = int(round(cfg.warmup_epochs * steps_per_epoch))
     if step < warm:
         return cfg.lr * (step + 1) / warm
     if cfg.schedule == "constant":
         return cfg.lr
+    if cfg.schedule == "plateau":
+        return cfg.lr * scale
     progress = (step - warm) / max(total - warm, 1)
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
@@ -73,6 +112,11 @@ def validate(cfg: TrainConfig, model: Any, data: Any) -> None:
         raise ZooError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise ZooError("epochs and batch_size must be >= 1 and lr > 0")
+    if cfg.log_every < 1:
+        raise ZooError(f"log_every must be >= 1 (steps between logged training losses), got {cfg.log_every}")
+    if cfg.plateau_patience < 1 or not 0 < cfg.plateau_factor < 1:
+        raise ZooError(f"the plateau schedule needs patience >= 1 and 0 < factor < 1, got patience "
+                       f"{cfg.plateau_patience} and factor {cfg.plateau_factor}")
     n = spec_of(model).entry.num_classes
     if n != data.num_classes:
         raise ZooError(f"the model has {n} outputs but the dataset has {data.num_classes} classes; load it with "

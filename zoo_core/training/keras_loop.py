@@ -186,12 +186,16 @@ class Trainer:
                 idx = tf.constant(order[i:i + b])
                 yield tf.gather(x, idx), tf.gather(y, idx)
 
-    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
+    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
+                    on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
+        """One epoch; ``on_steps(global_step, mean_loss)`` every ``cfg.log_every`` global steps, with the mean loss
+        of the steps since the last call (within this epoch)."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
         _reseed(self.tf, cfg.rng_seed(0), epoch)
         total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
+        mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
         # (loss, correct, n) of steps not yet read back: read for the progress bar at most every POSTFIX_SECONDS
         # and at the end, so a GPU is not made to wait for the host after every step
         pending: list[tuple[int, Any, Any, int]] = []
@@ -218,8 +222,14 @@ class Trainer:
                 n = int(y.shape[0])
             pending.append((i, loss, ok, n))
             seen += n
+            if on_steps is not None and (epoch * self.steps_per_epoch + i + 1) % cfg.log_every == 0:
+                total_loss, correct, bad = _read_back(pending, total_loss, correct)  # a sync every log_every steps
+                diverged = diverged if diverged is not None else bad
+                on_steps(epoch * self.steps_per_epoch + i + 1, (total_loss - mark_loss) / (seen - mark_seen))
+                mark_loss, mark_seen = total_loss, seen
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
-                total_loss, correct, diverged = _read_back(pending, total_loss, correct)
+                total_loss, correct, bad = _read_back(pending, total_loss, correct)
+                diverged = diverged if diverged is not None else bad
                 if diverged is not None and not self.dist:  # workers stop together, at the end
                     break
                 shown = time.perf_counter()

@@ -31,7 +31,8 @@ from ..errors import DistributedError, TrainingDivergedError, ZooError
 from ..fileio import DirectoryLock, check_writable_dir, write_json
 from ..frameworks import import_keras, require
 from ..models import spec_of
-from .config import TrainConfig, lr_at, validate
+from ..tracking import EPOCH_KEYS, RunSession
+from .config import Plateau, TrainConfig, lr_at, validate
 from .evaluation import predict_split
 from .metrics import cross_entropy
 from .reports import CURVES_NAME, HISTORY_NAME, INTERRUPTED_NAME, STATE_NAME, plot_curves
@@ -86,11 +87,13 @@ def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, opt
                  schedule: str = "cosine", warmup_epochs: float = 0, label_smoothing: float = 0.0,
                  weight_decay: float | None = None, grad_clip: float | None = None, seed: int = 0,
                  device: str = "auto", mixed_precision: str | None = None, augment: Any = False,
-                 num_workers: int = 0, progress: bool | None = None) -> TrainConfig:
+                 num_workers: int = 0, progress: bool | None = None, log_every: int = 10,
+                 plateau_patience: int = 2, plateau_factor: float = 0.1) -> TrainConfig:
     """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
     return TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
                        float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
-                       Augment.parse(augment), int(num_workers), progress)
+                       Augment.parse(augment), int(num_workers), progress, int(log_every), int(plateau_patience),
+                       float(plateau_factor))
 
 
 def epoch_line(history: dict[str, Any], epochs: int) -> str:
@@ -123,7 +126,9 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              seed: int = 0, out: str | os.PathLike | None = None, device: str = "auto",
              mixed_precision: str | None = None, early_stopping: int | None = None, resume: bool = False,
              augment: Any = False, num_workers: int = 0, progress: bool | None = None,
-             strategy: Any = None, callbacks: Sequence[EpochCallback] = ()) -> dict[str, Any]:
+             strategy: Any = None, callbacks: Sequence[EpochCallback] = (), log_every: int = 10,
+             plateau_patience: int = 2, plateau_factor: float = 0.1, run: RunSession | None = None
+             ) -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
@@ -141,11 +146,19 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
 
     ``callbacks``: functions called as ``callback(epoch, history)`` after each epoch (1-based epoch, after its files
     are written), on every rank; one that returns True stops training there (``history["stopped_by"]``).
+
+    Tracking (docs/training.md): with ``out``, rank 0 / the chief writes ``run.json`` (running / finished /
+    interrupted) and feeds the trackers ``ZOO_TRACKERS`` chooses (TensorBoard in ``out/tb`` by default): per epoch
+    the history's metrics, every ``log_every`` steps the mean training loss (also in ``history["step"]`` /
+    ``history["step_loss"]``). Pass ``run=RunSession(out)`` to end the run yourself (e.g. after an evaluation,
+    ``run.set_report(report)``); otherwise ``finetune`` ends it. ``schedule="plateau"``: the lr is multiplied by
+    ``plateau_factor`` after ``plateau_patience`` epochs without a better val loss.
     """
     cfg = train_config(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, schedule=schedule,
                        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, weight_decay=weight_decay,
                        grad_clip=grad_clip, seed=seed, device=device, mixed_precision=mixed_precision,
-                       augment=augment, num_workers=num_workers, progress=progress)
+                       augment=augment, num_workers=num_workers, progress=progress, log_every=log_every,
+                       plateau_patience=plateau_patience, plateau_factor=plateau_factor)
     validate(cfg, model, data)
     out_dir = check_writable_dir(out, "run directory") if out is not None else None
     if resume and out_dir is None:
@@ -164,7 +177,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     try:
         # one writer per run directory: a second training into it fails at once, naming this one
         with DirectoryLock(out_dir, "training") if out_dir is not None and main else contextlib.nullcontext():
-            return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks)
+            return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks, run)
     except Exception:
         if created and main and not (out_dir / HISTORY_NAME).exists():  # never half-made: no epoch, no folder
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -172,19 +185,24 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
 
 
 def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str, out_dir: Path | None,
-           resume: bool, early_stopping: int | None, callbacks: Sequence[EpochCallback]) -> dict[str, Any]:
-    """The epochs of :func:`finetune`, with its files, resume and interrupt handling."""
+           resume: bool, early_stopping: int | None, callbacks: Sequence[EpochCallback],
+           run: RunSession | None) -> dict[str, Any]:
+    """The epochs of :func:`finetune`, with its files, trackers, resume and interrupt handling."""
     dist = getattr(trainer, "dist", None)
     main = dist is None or dist.is_main
     history: dict[str, Any] = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "val_loss": [],
-                               "val_acc": [], "seconds": [], "images_per_second": []}
+                               "val_acc": [], "seconds": [], "images_per_second": [], "step": [], "step_loss": []}
     start, best, since_best = 0, None, 0
+    plateau = Plateau(cfg.plateau_patience, cfg.plateau_factor)
     if resume:
         state = _state_path(out_dir, framework)
         if state.is_file():
             meta = trainer.load_state(state)
             start, history = int(meta["epoch"]), meta["history"]
             best, since_best = meta.get("best"), int(meta.get("since_best", 0))
+            plateau.restore(meta.get("plateau"))
+            history.setdefault("step", [])
+            history.setdefault("step_loss", [])
             log.info("resuming %s from epoch %d", out_dir, start)
         else:
             log.warning("resume=True but %s has no training state; starting from epoch 0", out_dir)
@@ -192,11 +210,28 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
         raise DistributedError(
             f"the workers would start from different epochs (rank {dist.rank}: epoch {start}); every worker must "
             f"see the same run directory {out_dir} (a shared filesystem) to resume")
+    steps = trainer.steps_per_epoch
+    session = (run or RunSession(out_dir)) if out_dir is not None and main else None
+    own_session = run is None
+    if session is not None:
+        spec = spec_of(model)
+        session.start({"model": spec.entry.name, "framework": framework, "data": getattr(data, "name", "") or None,
+                       "classes": list(data.classes), "epochs": cfg.epochs, "start_epoch": start,
+                       "steps_per_epoch": steps, "log_every": cfg.log_every, "resumed": bool(resume and start),
+                       "config": asdict(cfg)}, history)
+
+    def on_steps(step: int, loss: float) -> None:  # every log_every steps: the mean loss since the last one
+        history["step"].append(step)
+        history["step_loss"].append(loss)
+        if session is not None:
+            session.log_step(step, {"train_loss": loss})
+
+    ended = "failed"
     try:
-        steps = trainer.steps_per_epoch
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
-            stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps))
+            stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps, plateau.scale),
+                                        on_steps=on_steps)
             if "diverged_at" in stats:
                 raise TrainingDivergedError(_diverged(stats, epoch, steps, history, out_dir))
             seconds = time.perf_counter() - t0
@@ -214,6 +249,9 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                 log.info("%s", line)
                 if cfg.progress is not False:  # the bar of the epoch is gone: one plain line stays, also in logs
                     print(line, file=sys.stderr, flush=True)
+            if cfg.schedule == "plateau" and plateau.update(val_loss if val_loss is not None else stats["loss"]):
+                log.info("plateau: lr x%g after epoch %d (scale now %g)", cfg.plateau_factor, epoch + 1,
+                         plateau.scale)
             stop = False
             if early_stopping:
                 metric = val_acc if val_acc is not None else -stats["loss"]
@@ -228,7 +266,7 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
             if out_dir is not None and main:  # rank 0 / the chief alone writes the run's files
                 with _interrupts_deferred():  # Ctrl-C while saving: finish the epoch's files first
                     meta = {"epoch": epoch + 1, "history": history, "config": asdict(cfg), "framework": framework,
-                            "best": best, "since_best": since_best}
+                            "best": best, "since_best": since_best, "plateau": plateau.state()}
                     trainer.save_state(_state_path(out_dir, framework), meta)
                     save(model, out_dir, labels=list(data.classes),
                                     extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
@@ -237,6 +275,8 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                     interrupted = out_dir / INTERRUPTED_NAME
                     if resume and interrupted.is_dir():  # the zoo's own: superseded by this complete epoch
                         shutil.rmtree(interrupted, ignore_errors=True)
+            if session is not None:
+                session.log_epoch(epoch + 1, {k: history[k][-1] for k in EPOCH_KEYS})
             for callback in callbacks:
                 if callback(epoch + 1, history) is True and not stop:
                     stop = True
@@ -244,7 +284,9 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                     log.info("training stopped by callback %s after epoch %d", history["stopped_by"], epoch + 1)
             if stop:
                 break
+        ended = "finished"
     except KeyboardInterrupt:
+        ended = "interrupted"
         done = history["epoch"][-1] if history["epoch"] else 0
         if out_dir is None or not main:
             log.warning("training interrupted during epoch %d", done + 1)
@@ -260,6 +302,8 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
         close = getattr(trainer, "close", None)
         if close is not None:
             close()
+        if session is not None and own_session:
+            session.finish(ended)
     if dist is not None:
         distributed.record_final(model, dist.rank, history)
     model.zoo_labels = list(data.classes)

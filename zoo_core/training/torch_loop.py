@@ -87,7 +87,10 @@ class Trainer:
             self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.shuffle_seed(0), epoch)
         self.steps_per_epoch = len(self._loader(0))
 
-    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float]) -> dict[str, float]:
+    def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
+                    on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
+        """One epoch; ``on_steps(global_step, mean_loss)`` every ``cfg.log_every`` global steps, with the mean loss
+        of the steps since the last call (within this epoch)."""
         from tqdm.auto import tqdm
 
         cfg, model = self.cfg, self.model
@@ -101,6 +104,7 @@ class Trainer:
         correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
         seen, lr = 0, cfg.lr
         step_losses = []  # per step, on the device: the first non-finite one is found only if the sum is not finite
+        mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
         t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
         bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
@@ -132,6 +136,12 @@ class Trainer:
             loss_sum += step_losses[-1].to(acc_dtype) * n
             correct_sum += (logits.detach().argmax(1) == y).sum()
             seen += n
+            if on_steps is not None and (epoch * self.steps_per_epoch + i + 1) % cfg.log_every == 0:
+                total, count = float(loss_sum), seen  # a host sync every log_every steps only
+                if self.dist:  # the loss of the global batches, as for the epoch's metrics
+                    total, count = self.dist.sum(total, count)
+                on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (count - mark_seen))
+                mark_loss, mark_seen = total, count
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 shown = time.perf_counter()
                 if not self.dist and not math.isfinite(float(loss_sum)):  # ranks stop together, at the end
