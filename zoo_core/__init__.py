@@ -31,7 +31,7 @@ from .plugins import list_plugins
 # Training, evaluation and export pull in more (PIL, matplotlib, the exporters): loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
 _LAZY = {"export": "export", "prune": "export", "evaluate": "training", "finetune": "training",
-         "freeze": "training", "trainable_summary": "training", "unfreeze": "training"}
+         "freeze": "training", "trainable_summary": "training", "unfreeze": "training", "transform": "data"}
 
 # Submodules reachable as attributes (``zoo.data.builtin(...)``) without importing them up front.
 _SUBMODULES = {"augment": "data.augment", "checkpoint": "checkpoint", "data": "data", "hub": "hub",
@@ -75,5 +75,6 @@ __all__ = [
     "save",
     "spec_of",
     "trainable_summary",
+    "transform",
     "unfreeze",
 ]
