@@ -12,13 +12,18 @@ PyTorch and TensorFlow because it is numpy/PIL.
 
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..models import get_entry, spec_of
 from .augment import Augment, item_rng
+from .datasets import Split
 from .imageops import (
     color_jitter,
     color_jitter_params,
@@ -43,6 +48,25 @@ def train_image(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generat
     if aug.jitter:
         img = color_jitter(img, color_jitter_params(rng, aug.jitter, aug.jitter, aug.jitter))
     return pre.normalize(img)
+
+
+log = logging.getLogger("zoo.data")
+
+
+def load_or_skip(load: Callable[[int], np.ndarray], i: int, split: Split, skipped: list[str]) -> np.ndarray | None:
+    """``load(i)``, or None when image ``i`` of ``split`` cannot be decoded: then it is named in a warning and in
+    ``skipped`` and ``split.skipped`` (a strict split raises the one-line :class:`DataError` instead)."""
+    try:
+        return load(i)
+    except DataError as exc:
+        if split.strict:
+            raise
+        name = str(split.image(i))
+        warnings.warn(f"skipped: {exc}", stacklevel=2)
+        skipped.append(name)
+        if name not in split.skipped:
+            split.skipped.append(name)
+        return None
 
 
 def eval_geometry(pre: Preprocess, img: Any):

@@ -160,6 +160,8 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                                ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
                                ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
                 history[key].append(value)
+            if data.skipped_files:  # image files that could not be decoded when read, so far
+                history["skipped_files"] = data.skipped_files
             if main:
                 log.info("epoch %d/%d: loss %.4f acc %.4f val_loss %s val_acc %s", epoch + 1, cfg.epochs,
                          stats["loss"], stats["acc"], val_loss, val_acc)
