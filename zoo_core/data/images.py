@@ -46,8 +46,9 @@ def _name(item: Any) -> str:
 
 
 def open_image(item: Any):
-    """A loaded PIL image from a path, bytes, a ``{"bytes": ..., "path": ...}`` dict (a Hub ``Image`` cell), a PIL
-    image or a numpy array; a file that cannot be decoded is a one-line :class:`DataError` naming it."""
+    """A loaded PIL image from a path, bytes, an object with ``read_bytes()`` (a tar shard member), a
+    ``{"bytes": ..., "path": ...}`` dict (a Hub ``Image`` cell), a PIL image or a numpy array; a file that cannot
+    be decoded is a one-line :class:`DataError` naming it."""
     from PIL import Image
 
     if isinstance(item, Image.Image):
@@ -64,8 +65,11 @@ def open_image(item: Any):
         if source is None:
             raise DataError("an image cell has neither bytes nor a path; check the dataset's image column")
         return open_image(source)
+    source = item
+    if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) and hasattr(item, "read_bytes"):
+        source = item.read_bytes()  # a member of a tar shard
     try:
-        f = Image.open(io.BytesIO(bytes(item)) if isinstance(item, (bytes, bytearray, memoryview)) else item)
+        f = Image.open(io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
         with f:
             f.load()
             img = upright(f) if f.getexif().get(ORIENTATION, 1) != 1 else f.copy()
