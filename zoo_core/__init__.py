@@ -32,7 +32,8 @@ from .tracking import RunSession  # registers the built-in TensorBoard tracker p
 # Training, evaluation and export pull in more (PIL, matplotlib, the exporters): loaded on first use, so that
 # `import zoo_core` and `zoo list` stay fast.
 _LAZY = {"export": "export", "prune": "export", "evaluate": "training", "finetune": "training",
-         "freeze": "training", "predict": "prediction", "trainable_summary": "training", "unfreeze": "training"}
+         "freeze": "training", "predict": "prediction", "trainable_summary": "training", "transform": "data",
+         "unfreeze": "training"}
 
 # Submodules reachable as attributes (``zoo.data.builtin(...)``) without importing them up front.
 _SUBMODULES = {"augment": "data.augment", "checkpoint": "checkpoint", "data": "data", "hub": "hub",
@@ -78,5 +79,6 @@ __all__ = [
     "save",
     "spec_of",
     "trainable_summary",
+    "transform",
     "unfreeze",
 ]

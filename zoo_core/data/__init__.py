@@ -1,7 +1,11 @@
 """Image-classification data for both frameworks.
 
 - ``datasets``: built-in datasets and image folders, split into train/val/test.
-- ``preprocess``: the model's preprocessing in numpy/PIL (identical in torch and Keras).
+- ``manifest`` / ``shards``: CSV/JSONL manifests and WebDataset-style tar shards; ``sources.open_dataset`` picks one.
+- ``images``: reading an image as the user sees it (EXIF, 16-bit, CMYK, palette, alpha).
+- ``imageops``: timm's resize/crop/flip/jitter ops on PIL images with numpy randomness.
+- ``preprocess``: the model's eval preprocessing in numpy/PIL (identical in torch and Keras, equal to timm's).
+- ``transforms``: ``transform(model_or_name, train=False)``, the public eval/train transform.
 - ``augment``: train-time augmentation, seeded per (run, epoch, image).
 - ``torch_loader`` / ``tf_pipeline``: the framework data paths (each imports its framework on use).
 """
@@ -18,16 +22,21 @@ from .datasets import (
     Split,
     builtin,
     image_folder,
-    open_dataset,
     require_nonempty,
     split_indices,
 )
+from .images import read_image
+from .manifest import manifest
 from .preprocess import Preprocess, as_arrays, augment_image, prepare
+from .shards import shards
+from .sources import open_dataset
 from .tf_pipeline import augment_tf, tf_dataset
 from .torch_loader import TorchSplitDataset, torch_dataset, torch_loader
+from .transforms import Transform, train_image, transform
 
 __all__ = [
     "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "DataError", "Dataset", "Preprocess", "Split",
     "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "image_folder", "open_dataset",
-    "prepare", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset", "torch_loader",
+    "prepare", "read_image", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset", "torch_loader",
+    "Transform", "manifest", "shards", "train_image", "transform",
 ]

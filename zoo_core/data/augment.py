@@ -20,14 +20,16 @@ OPS = ("crop", "flip", "jitter")
 
 @dataclass(frozen=True)
 class Augment:
-    """``crop``: random resized crop (area fraction ``scale``, aspect ``ratio``) resized back bilinearly;
-    ``flip``: horizontal flip with probability 0.5; ``jitter``: brightness, contrast and saturation factors drawn
-    from [1 - jitter, 1 + jitter]."""
+    """``crop``: random resized crop (area fraction ``scale``, aspect ``ratio``, timm's defaults); ``flip``:
+    horizontal flip with probability 0.5; ``jitter``: brightness, contrast and saturation factors drawn from
+    [1 - jitter, 1 + jitter]. Image files are augmented on the original image by
+    :func:`zoo_core.data.transforms.train_image` (timm's ops); in-memory images already at the input size (the
+    built-in digits) by :meth:`__call__` on the preprocessed array, the fast path."""
 
     crop: bool = True
     flip: bool = True
     jitter: float = 0.4
-    scale: tuple[float, float] = (0.35, 1.0)
+    scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
     @classmethod

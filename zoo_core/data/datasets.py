@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,15 @@ SPLIT_NAMES = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """One split: ``images`` is a uint8 array (N, H, W[, C]) or a list of image paths; ``labels`` int64 (N,)."""
+    """One split: ``images`` is a uint8 array (N, H, W[, C]) or a list of image paths; ``labels`` int64 (N,).
+    ``skipped``: files found undecodable when read (each named once); ``strict``: raise on the first instead."""
 
     name: str
     images: Any
     labels: np.ndarray
     classes: list[str]
+    strict: bool = False
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -53,8 +55,15 @@ class Dataset:
     test: Split
     classes: list[str]
     name: str = ""
-    skipped: int = 0
-    skipped_files: list[str] = field(default_factory=list)
+
+    @property
+    def skipped_files(self) -> list[str]:
+        """The files of any split that could not be decoded when read (the scan reads names only)."""
+        return sorted({f for s in (self.train, self.val, self.test) for f in s.skipped})
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_files)
 
     @property
     def num_classes(self) -> int:
@@ -196,18 +205,6 @@ def _list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def _check_image(path: Path) -> str | None:
-    """None if PIL decodes the file completely, else the reason."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-    except Exception as exc:  # PIL raises many types for bad files
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 def _scan_classes(folder: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
     found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if classes is None:
@@ -225,29 +222,15 @@ def image_folder(root: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.
     subfolders that each hold one subfolder per class (then ``split`` is ignored; ``train`` and at least one of
     ``val``/``test`` must exist, a missing one is empty).
 
-    Unreadable images are skipped with a warning naming the file and counted in ``dataset.skipped``; with
-    ``strict=True`` the first one raises :class:`DataError`.
+    The scan reads file names only (no decoding). A file that cannot be decoded when a loader reads it is skipped
+    with a warning naming it and counted in ``dataset.skipped`` / ``skipped_files``; with ``strict=True`` it raises
+    :class:`DataError`.
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist or is not a directory")
     subdirs = {d.name for d in root.iterdir() if d.is_dir()}
     explicit = subdirs & set(SPLIT_NAMES)
-    skipped: list[str] = []
-
-    def keep(items: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
-        good = []
-        for p, c in items:
-            reason = _check_image(p)
-            if reason is None:
-                good.append((p, c))
-                continue
-            if strict:
-                raise DataError(f"cannot read image {p}: {reason}")
-            warnings.warn(f"skipping unreadable image {p} ({reason})", stacklevel=3)
-            skipped.append(str(p))
-        return good
-
     if explicit:
         if "train" not in explicit:
             raise DataError(f"{root} has {', '.join(sorted(explicit))} subfolders but no train/ split; "
@@ -260,26 +243,23 @@ def image_folder(root: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.
         for name in SPLIT_NAMES:
             if name in explicit:
                 _, items = _scan_classes(root / name, classes)
-                items = keep(items)
             else:
                 items = []
             paths = [str(p) for p, _ in items]
             labels = np.array([c for _, c in items], np.int64)
-            splits.append(Split(name, paths, labels, classes))
+            splits.append(Split(name, paths, labels, classes, strict))
         train_labels = splits[0].labels
         _check_classes(root / "train", classes, train_labels)
         ds = Dataset(*splits, classes=classes, name=root.name)
     else:
         classes, items = _scan_classes(root, None)
-        items = keep(items)
         labels = np.array([c for _, c in items], np.int64)
         _check_classes(root, classes, labels)
         paths = np.array([str(p) for p, _ in items], dtype=object)
         idx = split_indices(labels, split, seed)
-        splits = [Split(n, [str(p) for p in paths[i]], labels[i], classes)
+        splits = [Split(n, [str(p) for p in paths[i]], labels[i], classes, strict)
                   for n, i in zip(SPLIT_NAMES, idx, strict=True)]
         ds = Dataset(*splits, classes=classes, name=root.name)
-    ds.skipped, ds.skipped_files = len(skipped), skipped
     log.info("%r", ds)
     return ds
 

@@ -1,9 +1,9 @@
-"""Preprocessing for one model, in numpy/PIL, identical in both frameworks: channel conversion, resize to the
-model's input_size, mean/std normalisation; whole in-memory splits prepared once in the model's layout."""
+"""Preprocessing for one model, in numpy/PIL, identical in both frameworks and equal to timm's eval transform:
+channel conversion, resize + center crop to the model's input_size, mean/std normalisation; whole in-memory splits
+prepared once in the model's layout."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,23 +14,34 @@ from ..layout import to_layout
 from ..models import spec_of
 from .augment import Augment, item_rng
 from .datasets import Split
+from .imageops import eval_resize_crop, to_normalized
+from .images import read_image
 
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Channel conversion, resize and normalisation for one model, in numpy/PIL (identical in both frameworks)."""
+    """The model's eval transform in numpy/PIL, identical in both frameworks and equal to timm's
+    ``create_transform(**resolve_data_config(...))``: the image read as :mod:`.images` describes, resized and
+    center-cropped as :func:`.imageops.eval_resize_crop` (``crop_pct``, ``crop_mode``), normalised."""
 
     input_size: tuple[int, int]
     in_chans: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+    crop_mode: str = "center"
 
     @classmethod
     def for_model(cls, model: Any) -> Preprocess:
-        e = spec_of(model).entry
+        return cls.for_entry(spec_of(model).entry)
+
+    @classmethod
+    def for_entry(cls, e: Any) -> Preprocess:
+        """From a catalogue entry (input_size, in_chans, mean, std, interpolation, crop_pct, crop_mode)."""
         return cls(tuple(e.input_size), int(e.in_chans), tuple(e.mean), tuple(e.std),
-                   str(getattr(e, "interpolation", "bilinear") or "bilinear"))
+                   str(getattr(e, "interpolation", "bilinear") or "bilinear"), float(getattr(e, "crop_pct", 1.0)),
+                   str(getattr(e, "crop_mode", "center") or "center"))
 
     def _stats(self, values: tuple[float, ...]) -> np.ndarray:
         v = np.asarray(values, np.float32)
@@ -43,43 +54,17 @@ class Preprocess:
         return np.resize(v, self.in_chans)
 
     def to_pil(self, item: Any):
-        """An image (path, PIL image or uint8 array) as a PIL image with the model's channels."""
-        from PIL import Image
+        """An image (path, bytes, PIL image or array) as a PIL image with the model's channels (see .images)."""
+        return read_image(item, self.in_chans)
 
-        if isinstance(item, (str, os.PathLike)):
-            with Image.open(item) as f:
-                img = f.copy()
-        elif isinstance(item, Image.Image):
-            img = item
-        else:
-            arr = np.asarray(item)
-            if arr.dtype != np.uint8:
-                arr = np.clip(arr, 0, 255).astype(np.uint8)
-            if arr.ndim == 3 and arr.shape[2] == 1:
-                arr = arr[:, :, 0]
-            img = Image.fromarray(arr)
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            img = img.convert("RGBA")
-            background = Image.new("RGBA", img.size, (0, 0, 0, 255))
-            img = Image.alpha_composite(background, img)
-        return img.convert("L" if self.in_chans == 1 else "RGB")
+    def normalize(self, img: Any) -> np.ndarray:
+        """A PIL image at the input size as float32 HWC with the model's channels, mean and std."""
+        return to_normalized(img, self._stats(self.mean), self._stats(self.std), self.in_chans)
 
     def __call__(self, item: Any) -> np.ndarray:
-        """float32 HWC, resized and normalised."""
-        from PIL import Image
-
-        img = self.to_pil(item)
-        h, w = self.input_size
-        if img.size != (w, h):
-            method = {"bicubic": Image.BICUBIC, "nearest": Image.NEAREST}.get(self.interpolation, Image.BILINEAR)
-            img = img.resize((w, h), method)
-        x = np.asarray(img, np.float32)
-        if x.ndim == 2:
-            x = x[:, :, None]
-        if x.shape[2] != self.in_chans:  # RGB to >3 or 2 channels: repeat/cut
-            x = np.resize(x.transpose(2, 0, 1), (self.in_chans, h, w)).transpose(1, 2, 0)
-        x = x / 255.0
-        return ((x - self._stats(self.mean)) / self._stats(self.std)).astype(np.float32)
+        """float32 HWC, resized, center-cropped and normalised as timm's eval transform."""
+        img = eval_resize_crop(self.to_pil(item), self.input_size, self.crop_pct, self.crop_mode, self.interpolation)
+        return self.normalize(img)
 
     def batch(self, items: Sequence[Any]) -> np.ndarray:
         if len(items) == 0:

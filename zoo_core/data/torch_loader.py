@@ -8,9 +8,17 @@ import numpy as np
 
 from ..frameworks import import_torch
 from ..layout import to_layout
-from .augment import Augment
+from .augment import Augment, item_rng
 from .datasets import Split, require_nonempty
 from .preprocess import Preprocess, augment_image, prepare
+from .transforms import load_or_skip, train_image
+
+
+class Batch(tuple):
+    """(images, labels) of one batch; ``skipped`` names the files of the batch that could not be decoded (the
+    batch is that much smaller). A tuple subclass, so it unpacks as ``x, y`` and crosses the worker queue whole."""
+
+    skipped: tuple[str, ...] = ()
 
 
 class TorchSplitDataset:
@@ -27,8 +35,13 @@ class TorchSplitDataset:
         return len(self.split)
 
     def _image(self, i: int) -> np.ndarray:
-        """Image ``i`` preprocessed and augmented, HWC float32 (the augmentation works on HWC)."""
-        x = self.x[i].transpose(1, 2, 0) if self.x is not None else self.pre(self.split.image(i))
+        """Image ``i`` preprocessed and augmented, HWC float32: an in-memory image (already at the input size)
+        augmented as an array, an image file as timm does, on the original image."""
+        if self.x is None:
+            if self.augment is None:
+                return self.pre(self.split.image(i))
+            return train_image(self.augment, self.pre, self.split.image(i), item_rng(self.seed, self.epoch, i))
+        x = self.x[i].transpose(1, 2, 0)
         return augment_image(self.augment, self.pre, x, self.seed, self.epoch, i) if self.augment is not None else x
 
     def __getitem__(self, i: int):
@@ -42,11 +55,18 @@ class TorchSplitDataset:
         :func:`batch_as_is`): one gather from the NCHW split in memory instead of a Python call and a collate per
         image, which cost ~5 % of a small model's step."""
         torch = import_torch()
+        skipped: list[str] = []
         if self.x is not None and self.augment is None:
             nchw = self.x[indices]
         else:
-            nchw = to_layout(np.stack([self._image(i) for i in indices]), "NCHW")
-        return torch.from_numpy(nchw), torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))
+            images = [load_or_skip(self._image, i, self.split, skipped) for i in indices]
+            indices = [i for i, im in zip(indices, images, strict=True) if im is not None]
+            h, w = self.pre.input_size
+            images = [im for im in images if im is not None] or [np.zeros((0, h, w, self.pre.in_chans), np.float32)]
+            nchw = to_layout(np.stack(images) if len(indices) else images[0], "NCHW")
+        batch = Batch((torch.from_numpy(nchw), torch.from_numpy(np.asarray(self.split.labels[indices], np.int64))))
+        batch.skipped = tuple(skipped)
+        return batch
 
 
 def batch_as_is(batch: Any) -> Any:

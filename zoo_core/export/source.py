@@ -71,7 +71,10 @@ class Source:
             "std": list(e.std),
             "interpolation": e.interpolation,
             "crop_pct": e.crop_pct,
-            "preprocess": "resize to input_size with interpolation, pixels / 255, then (x - mean) / std per channel",
+            "crop_mode": e.crop_mode,
+            "preprocess": ("timm's eval transform: resize the shorter side to floor(input_size / crop_pct) with "
+                           "interpolation (crop_mode squash: both sides), center-crop input_size, pixels / 255, then "
+                           "(x - mean) / std per channel"),
             "zoo_version": __version__,
         }
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backends.keras_weights import leaf_layers
 from ..data.augment import Augment
-from ..data.tf_pipeline import augment_tf, tf_dataset
+from ..data.tf_pipeline import augment_tf, tf_dataset, tf_files
 from ..distributed import tf_strategy
 from ..errors import ZooError
 from ..fileio import atomic_write
@@ -162,6 +162,10 @@ class Trainer:
         """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
         augmented per index, in :meth:`_order`, batched and prefetched."""
         tf, cfg = self.tf, self.cfg
+        if not self.data.train.in_memory:  # image files: decoded in the epoch's order, augmented, never cached
+            ds = tf_files(self.data.train, self.pre, self._order(epoch), cfg.augment or None,
+                          seed=cfg.shuffle_seed(epoch), epoch=epoch)
+            return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
         ds = self.base
         if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
             ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=cfg.shuffle_seed(epoch), epoch=epoch)
@@ -175,6 +179,9 @@ class Trainer:
         no tf.data pipeline per epoch, whose per-image shuffling and batching threads competed with the train
         step for the CPU (a plain Keras ``fit`` on arrays gathers whole batches too)."""
         tf, b = self.tf, self.cfg.batch_size
+        if not self.data.train.in_memory:  # files: streamed (bounded memory), not held as one float32 array
+            yield from self._epoch_data(epoch)
+            return
         if self._arrays is None:
             whole = tf_dataset(self.data.train, self.pre, len(self.data.train), cache=False)  # parallel decoding
             with tf.device("/CPU:0"):  # the split stays in host memory; each batch goes to the device in the step

@@ -244,6 +244,8 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                                ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
                                ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
                 history[key].append(value)
+            if data.skipped_files:  # image files that could not be decoded when read, so far
+                history["skipped_files"] = data.skipped_files
             if main:
                 line = epoch_line(history, cfg.epochs)
                 log.info("%s", line)

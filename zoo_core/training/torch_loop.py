@@ -109,7 +109,13 @@ class Trainer:
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
         bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=cfg.progress is False if cfg.progress is not None else None)
-        for i, (x, y) in enumerate(bar):
+        for i, batch in enumerate(bar):
+            x, y = batch
+            for name in getattr(batch, "skipped", ()):  # files a DataLoader worker could not decode
+                if name not in self.data.train.skipped:
+                    self.data.train.skipped.append(name)
+            if len(y) == 0:
+                continue
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             for g in self.opt.param_groups:
                 g["lr"] = lr

@@ -1,0 +1,26 @@
+"""finetune on image files in both frameworks: timm's train transform on the originals, streamed (the TF path
+caches nothing), an undecodable file skipped and named in the history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import zoo_core as zoo
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_finetune_on_files_skips_and_names_a_broken_file(framework, tmp_path):
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (40 + i, 50, 3), dtype=np.uint8)).save(tmp_path / c / f"{i}.jpg")
+    (tmp_path / "b" / "zz.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    data = zoo.data.image_folder(tmp_path, split=(1.0, 0.0, 0.0))
+    model = zoo.load("simplecnn_cifar", framework=framework, num_classes=2)
+    with pytest.warns(UserWarning, match="zz.jpg"):
+        history = zoo.finetune(model, data, epochs=1, batch_size=4, augment=True, progress=False)
+    assert len(history["train_loss"]) == 1 and np.isfinite(history["train_loss"][0])
+    assert [p.rsplit("/", 1)[-1] for p in history["skipped_files"]] == ["zz.jpg"]
