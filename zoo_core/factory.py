@@ -19,6 +19,9 @@ from .fileio import sha256_file
 from .frameworks import FRAMEWORKS, canonical_framework, is_installed
 
 
+LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "token", "endpoint")
+
+
 def _is_path(name: str) -> bool:
     return os.sep in name or "/" in name or os.path.isdir(name)
 
@@ -37,6 +40,11 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
     revision, sha256 checked). ``token``/``endpoint`` override huggingface_hub's settings for Hub handles.
     """
     canonical_framework(framework)
+    if isinstance(name_or_path, os.PathLike):
+        name_or_path = os.fspath(name_or_path)
+    if not isinstance(name_or_path, str) or not name_or_path:
+        raise ZooError(f"zoo.load() takes a model name, a checkpoint directory or a hf:// handle, got "
+                       f"{name_or_path!r}; run `zoo list` to see the model names")
     if weights is not None and not name_or_path.startswith("hf://"):
         if weights != "default":
             raise ZooError(f"weights={weights!r}: use weights='default' (the registry's Hub weights) or a hf:// handle")
@@ -57,7 +65,7 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
         return load_dir(name_or_path, framework, num_classes=num_classes, strict=strict)
     entry = models.get_entry(name_or_path)
     return models.build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
-                        config=config or None)
+                        config=config or None, keywords=LOAD_KEYWORDS)
 
 
 def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
