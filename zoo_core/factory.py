@@ -18,7 +18,6 @@ from .errors import ZooError
 from .fileio import sha256_file
 from .frameworks import FRAMEWORKS, canonical_framework, is_installed
 
-
 LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "token", "endpoint")
 
 

@@ -124,12 +124,10 @@ SIZE_KEYWORDS = ("num_classes", "in_chans", "input_size")
 
 def whole_number(name: str, value: Any) -> int:
     """``value`` as an int >= 1 when it is a whole number (3, 3.0, numpy ints), else a one-line BuildError."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        number = int(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
-        number = int(value)
-    else:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not real or not (isinstance(value, numbers.Integral) or float(value).is_integer()):
         raise BuildError(f"{name} must be a whole number >= 1, got {value!r}; pass e.g. {name}=10")
+    number = int(value)
     if number < 1:
         raise BuildError(f"{name} must be a whole number >= 1, got {value!r}; pass e.g. {name}=10")
     return number
