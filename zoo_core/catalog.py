@@ -181,6 +181,16 @@ class ModelEntry:
         return plain(asdict(self))
 
 
+def check_stats(entry: ModelEntry) -> None:
+    """A registry entry's mean/std have 1 value or one per input channel (checked for registry files only: a model
+    built with another ``in_chans`` keeps its entry's statistics, which preprocessing adapts)."""
+    for name in ("mean", "std"):
+        n = len(getattr(entry, name))
+        if n not in (1, entry.in_chans):
+            raise EntryError((name,), "invalid", f"has {n} values for {entry.in_chans} input channels; give 1 value "
+                             f"or {entry.in_chans}")
+
+
 def field_names(cls: type) -> list[str]:
     """The fields of :class:`ModelEntry` or :class:`WeightsSpec`, in order."""
     return [f.name for f in fields(cls)]
@@ -263,7 +273,9 @@ def load_file(path: str | Path) -> list[ModelEntry]:
         if not isinstance(raw, dict):
             raise RegistryError(f"{path}:{line}: model {name!r}: an entry is a mapping of fields")
         try:
-            entries.append(ModelEntry.from_dict(raw, name=str(name), source=f"{path}:{line}"))
+            entry = ModelEntry.from_dict(raw, name=str(name), source=f"{path}:{line}")
+            check_stats(entry)
+            entries.append(entry)
         except EntryError as exc:
             loc = tuple(exc.loc)
             dotted = ".".join(str(p) for p in loc)
