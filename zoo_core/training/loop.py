@@ -110,9 +110,8 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     ``callbacks``: functions called as ``callback(epoch, history)`` after each epoch (1-based epoch, after its files
     are written), on every rank; one that returns True stops training there (``history["stopped_by"]``).
     """
-    cfg = TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
-                      float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
-                      Augment.parse(augment), int(num_workers), progress)
+    cfg = TrainConfig(epochs, lr, batch_size, optimizer, schedule, warmup_epochs, label_smoothing, weight_decay,
+                      grad_clip, seed, device, mixed_precision, Augment.parse(augment), num_workers, progress)
     validate(cfg, model, data)
     framework = spec_of(model).framework
     tb = _loop_module(model)
