@@ -10,10 +10,30 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..layout import to_layout
 from ..models import spec_of
 from .augment import Augment, item_rng
 from .datasets import Split
+
+
+def to_uint8(arr: np.ndarray, *, deep_image: bool = False) -> np.ndarray:
+    """Pixel values in the 0..255 range preprocessing expects, as uint8.
+
+    uint16 arrays, and with ``deep_image`` (a file Pillow opened in mode I;16 or I: 16-bit PNG/TIFF) any integers,
+    are scaled from 0..65535; floats all in [0, 1] (float TIFF, mode F) are scaled by 255, other floats and other
+    integers are taken as 0..255. Then rounded and clipped."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16 or (deep_image and arr.dtype.kind in "iu"):
+        x = arr.astype(np.float64) * (255.0 / 65535.0)
+    elif arr.dtype.kind == "f":
+        x = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if x.size and x.min() >= 0 and x.max() <= 1:
+            x = x * 255.0
+    else:
+        x = arr.astype(np.float64) * (255.0 if arr.dtype == bool else 1.0)
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -47,12 +67,18 @@ class Preprocess:
         from PIL import Image
 
         if isinstance(item, (str, os.PathLike)):
-            with Image.open(item) as f:
-                img = f.copy()
+            try:
+                with Image.open(item) as f:
+                    f.load()
+                    img = f.copy()
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                reason = " ".join(str(exc).split())[:200]
+                raise DataError(f"{item} is not a readable image ({type(exc).__name__}: {reason}); replace or remove "
+                                "the file") from None
+            if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+                img = Image.fromarray(to_uint8(np.asarray(img), deep_image=True))
         else:
-            arr = np.asarray(item)
-            if arr.dtype != np.uint8:
-                arr = np.clip(arr, 0, 255).astype(np.uint8)
+            arr = to_uint8(np.asarray(item))
             if arr.ndim == 3 and arr.shape[2] == 1:
                 arr = arr[:, :, 0]
             img = Image.fromarray(arr)
