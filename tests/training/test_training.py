@@ -240,3 +240,20 @@ def test_train_config_accepts_and_normalises_good_numbers():
 def test_finetune_does_not_truncate_fractional_epochs(digits):
     with pytest.raises(ZooError, match=r"epochs must be a whole number >= 1, got 2.5"):
         training.finetune(_small("torch"), digits, epochs=2.5, progress=False)
+
+
+@pytest.mark.parametrize(("model_classes", "limit"), [(3, 60), (12, 60)])
+def test_evaluating_on_data_with_another_number_of_classes_names_both_counts(model_classes, limit):
+    data = builtin("digits", limit=limit, split=(0.5, 0.0, 0.5))  # 10 classes
+    model = zoo_core.load("simplecnn", "torch", num_classes=model_classes, input_size=8, widths=[8])
+    with pytest.raises(ZooError, match=rf"model has {model_classes} classes but the test split has 10.*num_classes=10"):
+        training.evaluate(model, data)
+    with pytest.raises(ZooError, match=rf"{model_classes} classes.*10"):
+        training.evaluate(model, data.test)
+
+
+def test_evaluate_says_what_it_takes():
+    model = zoo_core.load("simplecnn", "torch")
+    with pytest.raises(ZooError, match=r"evaluate\(\) takes a zoo_core.data.Dataset .* or one of its splits.*"
+                                       r"open_dataset\('mnist5k'\)"):
+        training.evaluate(model, "mnist5k")
