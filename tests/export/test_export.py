@@ -289,3 +289,35 @@ def test_cli_export_and_prune(checkpoints, tmp_path):
     proc = run_zoo("export", ckpt, "--format", "savedmodel", "--quantize", "dynamic", "--out", str(tmp_path / "s"))
     assert proc.returncode == 1 and proc.stderr.strip().startswith("zoo: error: savedmodel is a float format")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+def test_magnitude_prune_breaks_ties_by_position():
+    from zoo_core.export.prune import magnitude_prune
+
+    w = np.array([[1.0, -1.0, 1.0], [-1.0, 2.0, 1.0]], np.float32)
+    np.testing.assert_array_equal(magnitude_prune(w, 0.5, False), [[0, 0, 0], [-1, 2, 1]])
+    signs = np.where(np.arange(1000) % 2, 1.0, -1.0).astype(np.float32).reshape(10, 100)  # 1000 tied magnitudes
+    assert np.array_equal(np.flatnonzero(magnitude_prune(signs, 0.3, False) == 0), np.arange(300))
+    rows = np.array([[1.0, -1.0], [2.0, 0.0], [-1.0, 1.0]], np.float32)  # L1 norms 2, 2, 2
+    np.testing.assert_array_equal(magnitude_prune(rows, 0.4, True), [[0, 0], [2, 0], [-1, 1]])
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["l1-unstructured", "ln-structured"])
+def test_pruning_chooses_the_same_weights_in_both_frameworks_when_magnitudes_tie(structured):
+    """Weights whose magnitudes tie at the threshold: both frameworks must zero exactly the same ones."""
+    from zoo_core.export.prune import prunable
+
+    rng = np.random.default_rng(0)
+    models_ = {fw: zoo.load("simplecnn", fw, input_size=16, widths=[16, 16], hidden=64) for fw in ("torch", "tf")}
+    start = backends.get("torch").to_canonical(models_["torch"])
+    tied = {k: (rng.choice([-1.0, 1.0], v.shape) * rng.choice([0.25, 0.5], v.shape)).astype(v.dtype)
+            if k in prunable(start) else v for k, v in start.items()}
+    for fw, model in models_.items():
+        backends.get(fw).from_canonical(model, tied)
+        zoo.prune(model, 0.3, structured=structured, framework=fw)
+    pruned = {fw: backends.get(fw).to_canonical(m) for fw, m in models_.items()}
+    for key in prunable(start):
+        np.testing.assert_array_equal(pruned["torch"][key], pruned["tf"][key], err_msg=key)
