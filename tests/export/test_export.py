@@ -321,3 +321,18 @@ def test_pruning_chooses_the_same_weights_in_both_frameworks_when_magnitudes_tie
     pruned = {fw: backends.get(fw).to_canonical(m) for fw, m in models_.items()}
     for key in prunable(start):
         np.testing.assert_array_equal(pruned["torch"][key], pruned["tf"][key], err_msg=key)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+@pytest.mark.parametrize("opset", [3, 99, 2.5])
+def test_an_opset_the_exporter_does_not_support_is_refused_before_writing(checkpoints, tmp_path, framework, opset):
+    with pytest.raises(ExportError, match=rf"opset {opset}.*{framework}.*supports opsets \d+ to \d+") as info:
+        zoo.export(str(checkpoints["simplecnn"]), "onnx", tmp_path / "cnn.onnx", framework=framework, opset=opset)
+    assert "\n" not in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+def test_cli_opset_3_is_a_one_line_error(checkpoints, tmp_path):
+    proc = run_zoo("export", str(checkpoints["simplecnn"]), "--format", "onnx", "--opset", "3",
+                   "--out", str(tmp_path / "cnn.onnx"))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "opset 3" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and list(tmp_path.iterdir()) == []
