@@ -95,6 +95,9 @@ def missing_reason(entry: ModelEntry) -> str:
               or (entry.plugin and p.distribution == entry.plugin and not p.ok)]
     if failed:
         return f"plugin {failed[0].label} failed to load: {failed[0].error}"
+    note = plugins.allowlist_note(entry.architecture, entry.plugin)
+    if note:
+        return f"architecture {entry.architecture!r} is provided by no loaded plugin: {note}"
     return f"architecture {entry.architecture!r} is provided by no loaded plugin; install {wanted}"
 
 
@@ -109,7 +112,8 @@ def get_entry(name: str) -> ModelEntry:
     if not close:
         close = [n for n in names if name.lower() in n.lower()][:3]
     hint = f"; did you mean {' or '.join(close)}?" if close else "; run `zoo list` to see every model"
-    raise UnknownModelError(f"unknown model {name!r}{hint}")
+    note = plugins.allowlist_note(name)
+    raise UnknownModelError(f"unknown model {name!r}{hint}" + (f" ({note})" if note else ""))
 
 
 def get_architecture(entry: ModelEntry) -> Architecture:
