@@ -82,6 +82,11 @@ def _entry_points() -> list[md.EntryPoint]:
     return sorted(unique, key=lambda ep: (_dist_name(ep) != "zoo", _dist_name(ep), ep.name))
 
 
+def installed() -> list[tuple[str, str]]:
+    """(entry-point name, distribution name) of every installed plugin, loaded or not."""
+    return [(ep.name, _dist_name(ep)) for ep in _entry_points()]
+
+
 def _dist_name(ep: md.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else ""
 
