@@ -112,10 +112,18 @@ def test_config_keys_the_builder_reads_are_accepted_even_when_not_in_the_entry()
     assert zoo.spec_of(model).entry.config["dropout"] == 0.5
 
 
-@pytest.mark.parametrize("name", [None, 3, ["simplecnn"]])
+@pytest.mark.parametrize("name", [None, 3, ["simplecnn"], ""])
 def test_load_of_something_that_is_not_a_name_is_a_zoo_error(name):
-    with pytest.raises(zoo.ZooError, match="model name, a checkpoint directory or a hf:// handle"):
+    with pytest.raises(zoo.ZooError, match=r"zoo.load\(\) takes a model name, a checkpoint directory or a hf://"):
         zoo.load(name, framework="torch")
+    with pytest.raises(zoo.ZooError, match=r"zoo.model_info\(\) takes a model name"):
+        zoo.model_info(name)
+
+
+def test_misspelled_keyword_for_a_checkpoint_is_an_error_suggesting_the_right_name(tmp_path):
+    path = zoo.save(zoo.load("simplecnn", framework="torch"), tmp_path / "cnn")
+    with pytest.raises(zoo.ZooError, match=r"did you mean num_classes\?"):
+        zoo.load(str(path), framework="torch", num_clases=3)
 
 
 def test_builder_failure_names_the_entry_its_source_and_config(tmp_path, monkeypatch):

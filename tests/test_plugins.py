@@ -176,5 +176,5 @@ def test_a_model_whose_plugin_the_allowlist_excludes_says_so(monkeypatch, tmp_pa
     with pytest.raises(zoo.ZooError, match=r"ZOO_LOAD_PLUGINS=resnet.*simplecnn") as info:
         zoo.load(str(ckpt), "torch")
     assert "install" not in str(info.value)
-    with pytest.raises(zoo.ZooError, match=r"unknown model 'simplecnn'.*ZOO_LOAD_PLUGINS=resnet.*simplecnn"):
+    with pytest.raises(zoo.ZooError, match=r"unknown model 'simplecnn'; ZOO_LOAD_PLUGINS=resnet.*simplecnn"):
         zoo.load("simplecnn", "torch")

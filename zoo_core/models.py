@@ -111,9 +111,12 @@ def get_entry(name: str) -> ModelEntry:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     if not close:
         close = [n for n in names if name.lower() in n.lower()][:3]
-    hint = f"; did you mean {' or '.join(close)}?" if close else "; run `zoo list` to see every model"
     note = plugins.allowlist_note(name)
-    raise UnknownModelError(f"unknown model {name!r}{hint}" + (f" ({note})" if note else ""))
+    if close:
+        hint = f"; did you mean {' or '.join(close)}?"
+    else:
+        hint = f"; {note}" if note else "; run `zoo list` to see every model"
+    raise UnknownModelError(f"unknown model {name!r}{hint}")
 
 
 def get_architecture(entry: ModelEntry) -> Architecture:
