@@ -213,8 +213,15 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
     spec = BuildSpec.from_entry(built)
     tracked = _ReadTracker(spec.config)
     try:
-        model = arch.builder(fw)(BuildSpec(spec.name, spec.architecture, tracked, spec.num_classes, spec.in_chans,
-                                           spec.input_size))
+        builder = arch.builder(fw)
+    except Exception as exc:  # "module:function" that does not import
+        raise BuildError(
+            f"the {fw} builder {arch.builders[fw]!r} of architecture {arch.name!r} cannot be imported: "
+            f"{_one_line(exc)}; reinstall or fix the plugin {plugins.state().provider.get(arch.name, '')}".rstrip()
+        ) from exc
+    try:
+        model = builder(BuildSpec(spec.name, spec.architecture, tracked, spec.num_classes, spec.in_chans,
+                                  spec.input_size))
     except (ZooError, MemoryError):
         raise
     except Exception as exc:  # the plugin's code: a bad config makes it raise anything
