@@ -225,10 +225,13 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
     except (ZooError, MemoryError):
         raise
     except Exception as exc:  # the plugin's code: a bad config makes it raise anything
+        typos = [f"{k} (did you mean {m[0]}?)" for k in (config or {}) if k not in entry.config
+                 for m in [difflib.get_close_matches(k, keywords, n=1, cutoff=0.8)] if m]
+        fix = (f"check the keyword {typos[0]}" if typos else
+               f"fix the config in {built.source or 'the registry'} or the keyword arguments")
         raise BuildError(
             f"cannot build {built.name!r} ({built.source}) in {fw} with config {dict(built.config)}: the "
-            f"{arch.name!r} builder raised {_one_line(exc)}; fix the config in {built.source or 'the registry'} or "
-            "the keyword arguments"
+            f"{arch.name!r} builder raised {_one_line(exc)}; {fix}"
         ) from exc
     unknown = sorted(k for k in (config or {}) if k not in entry.config and k not in tracked.read)
     if unknown:
