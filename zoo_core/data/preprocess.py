@@ -71,17 +71,24 @@ class Preprocess:
                 with Image.open(item) as f:
                     f.load()
                     img = f.copy()
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+                    img = Image.fromarray(to_uint8(np.asarray(img), deep_image=True))
+                return self._channels(img)
+            except Exception as exc:  # PIL raises many types for bad files (OSError, SyntaxError, EOFError, ...)
                 reason = " ".join(str(exc).split())[:200]
                 raise DataError(f"{item} is not a readable image ({type(exc).__name__}: {reason}); replace or remove "
                                 "the file") from None
-            if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-                img = Image.fromarray(to_uint8(np.asarray(img), deep_image=True))
         else:
             arr = to_uint8(np.asarray(item))
             if arr.ndim == 3 and arr.shape[2] == 1:
                 arr = arr[:, :, 0]
             img = Image.fromarray(arr)
+        return self._channels(img)
+
+    def _channels(self, img: Any) -> Any:
+        """A PIL image with the model's channels (transparency composited over black)."""
+        from PIL import Image
+
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             img = img.convert("RGBA")
             background = Image.new("RGBA", img.size, (0, 0, 0, 255))
