@@ -37,6 +37,7 @@ def checkpoints(tmp_path_factory):
     """One checkpoint per architecture, saved from torch with realistic random weights (non-degenerate logits)."""
     root = tmp_path_factory.mktemp("ckpt")
     out = {}
+    torch.manual_seed(0)  # the same checkpoints whatever ran before in this process (pytest -n 2 included)
     for arch, (name, size) in ARCHS.items():
         model = zoo.load(name, "torch", input_size=size, num_classes=7)
         backends.get("torch").from_canonical(model, realistic_weights(models.spec_of(model).entry))
@@ -253,6 +254,10 @@ def test_pruning_in_torch_and_tf_gives_the_same_checkpoint(structured, checkpoin
             assert abs(row["sparsity"] - 0.3) < 0.02, row
     saved = json.loads((tmp_path / "tf" / "prune_report.json").read_text())
     assert saved["layers"][0]["sparsity"] == tfr.layers[0]["sparsity"]
+    # the two frameworks zero exactly the same weights (by construction: one rule, ties broken by position)
+    pt_weights = backends.get("torch").to_canonical(zoo.load(str(tmp_path / "pt"), "torch"))
+    tf_weights = backends.get("torch").to_canonical(zoo.load(str(tmp_path / "tf"), "torch"))
+    assert [k for k in pt_weights if not np.array_equal(pt_weights[k], tf_weights[k])] == []
     # each pruned checkpoint loads in both frameworks, and the two agree with each other
     a, b = zoo.load(str(tmp_path / "pt"), "tf"), zoo.load(str(tmp_path / "tf"), "torch")
     x = _inputs(checkpoints["resnet"], "torch", 2)

@@ -76,8 +76,9 @@ def magnitude_prune(w: np.ndarray, amount: float, structured: bool) -> np.ndarra
 
     The one rule both frameworks use, so they choose the same weights by construction: magnitudes (and channel
     norms, summed in float64 in a fixed order) are ranked with a stable sort, so ties go to the lowest position.
-    (torch's ``topk`` and numpy's ``argpartition`` each break ties their own way, and topk's way depends on the
-    thread count.)"""
+    (torch's ``topk`` and numpy's ``argpartition``, used before, broke a tie at the threshold each its own way: a
+    float32 layer of millions of weights often holds two equal |w| there, and the two pruned checkpoints then
+    differed by one weight.)"""
     w = np.array(w, copy=True)
     if structured:
         norms = np.abs(w.astype(np.float64)).reshape(w.shape[0], -1).sum(1)
