@@ -99,3 +99,19 @@ def test_entry_with_missing_architecture_names_the_plugin(tmp_path, monkeypatch)
     assert "tiny_digits" in zoo.list_models(include_unavailable=True)
     with pytest.raises(ArchitectureUnavailableError, match="'mobilenetv9'.*install zoo-mobilenetv9"):
         zoo.load("tiny_digits", framework="torch")
+
+
+def test_mean_and_std_of_a_length_neither_one_nor_in_chans_name_file_and_line(tmp_path):
+    text = GOOD.replace("in_chans: 1", "in_chans: 3").replace("mean: [0.5]", "mean: [0.5, 0.5]").replace(
+        "std: [0.5]", "std: [0.5, 0.5]")
+    path = write(tmp_path, text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.strip().startswith("mean:"))
+    with pytest.raises(RegistryError, match=rf"extra.yaml:{line}: model 'tiny_digits': field 'mean': has 2 values "
+                       r"for 3 input channels; give 1 value or 3") as info:
+        registry.load_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_one_mean_value_for_three_channels_is_accepted(tmp_path):
+    path = write(tmp_path, GOOD.replace("in_chans: 1", "in_chans: 3"))
+    assert registry.load_file(path)[0].mean == (0.5,)

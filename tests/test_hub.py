@@ -253,3 +253,25 @@ def test_registry_weights_default_are_pulled_and_sha256_checked(hub, tmp_path, m
         zoo.load("digits_pretrained", framework="torch", weights="default")
     with pytest.raises(zoo.ZooError, match="has no weights in the registry"):
         zoo.load("simplecnn", framework="torch", weights="default")
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+@pytest.mark.parametrize(("text", "message"), [(None, "does not exist"), ("{not json", "not valid JSON"),
+                                               ("[0.9, 0.8]", "not a JSON object"), ('{"model": "cnn"}', "no numeric")])
+def test_push_metrics_file_missing_or_invalid_is_one_line_before_any_push(tmp_path, capsys, text, message):
+    from zoo_core.cli import main
+
+    metrics = tmp_path / "metrics.json"
+    if text is not None:
+        metrics.write_text(text)
+    assert main(["push", str(tmp_path / "nowhere"), "alice/cnn", "--metrics", str(metrics)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "metrics.json" in err and err.count("\n") == 1, err
+
+
+def test_read_metrics_keeps_finite_numbers_and_the_dataset(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text('{"accuracy": 0.9, "n": 10, "bad": NaN, "flag": true, "dataset": "mnist", "per_class": {}}')
+    assert zoo_hub.read_metrics(path) == {"accuracy": 0.9, "n": 10, "dataset": "mnist"}

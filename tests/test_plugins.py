@@ -153,3 +153,28 @@ def test_cli_with_broken_plugin_lists_models_and_names_the_failure(tmp_path):
     assert shown.returncode == 0
     expected = "FAILED zoo_broken (zoo-broken): import failed: RuntimeError: this plugin is broken on purpose"
     assert expected in shown.stdout
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+def test_allowlist_naming_no_installed_plugin_warns_once_with_the_installed_names(monkeypatch, caplog):
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "simplecnnn,resnet")
+    with caplog.at_level("WARNING", logger="zoo.plugins"):
+        assert [p.name for p in zoo.list_plugins()] == ["resnet"]
+        zoo.list_models()
+    warnings = [r.getMessage() for r in caplog.records if "ZOO_LOAD_PLUGINS" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    named, installed = warnings[0].split("the installed plugins are:")
+    assert "'simplecnnn'" in named and "resnet" not in named and "simplecnn (zoo)" in installed
+
+
+def test_a_model_whose_plugin_the_allowlist_excludes_says_so(monkeypatch, tmp_path):
+    ckpt = zoo.save(zoo.load("simplecnn", "torch"), tmp_path / "cnn")
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "resnet")
+    plugins.reset()
+    with pytest.raises(zoo.ZooError, match=r"ZOO_LOAD_PLUGINS=resnet.*simplecnn") as info:
+        zoo.load(str(ckpt), "torch")
+    assert "install" not in str(info.value)
+    with pytest.raises(zoo.ZooError, match=r"unknown model 'simplecnn'; ZOO_LOAD_PLUGINS=resnet.*simplecnn"):
+        zoo.load("simplecnn", "torch")

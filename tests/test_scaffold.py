@@ -115,3 +115,22 @@ def test_existing_directory_and_bad_names_are_clear_errors(skeleton):
     bad = run_zoo("plugin", "new", "My-Net", "--dir", str(skeleton.parent))
     assert bad.returncode == 1 and "plugin name 'My-Net' is not valid" in bad.stderr
     assert sorted(p.name for p in skeleton.parent.iterdir()) == ["zoo-demo"]  # nothing half-written
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+@pytest.mark.parametrize("name", ["resnet", "simplecnn", "vit"])
+def test_a_name_an_installed_plugin_or_architecture_has_is_refused(tmp_path, name):
+    from zoo_core import ZooError
+    from zoo_core.scaffold import new_plugin
+
+    with pytest.raises(ZooError, match=rf"plugin name '{name}' is taken.*choose another name"):
+        new_plugin(name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_plugin_new_resnet_is_a_one_line_error(tmp_path):
+    proc = run_zoo("plugin", "new", "resnet", "--dir", str(tmp_path))
+    assert proc.returncode == 1 and "is taken" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -181,6 +181,16 @@ class ModelEntry:
         return plain(asdict(self))
 
 
+def check_stats(entry: ModelEntry) -> None:
+    """A registry entry's mean/std have 1 value or one per input channel (checked for registry files only: a model
+    built with another ``in_chans`` keeps its entry's statistics, which preprocessing adapts)."""
+    for name in ("mean", "std"):
+        n = len(getattr(entry, name))
+        if n not in (1, entry.in_chans):
+            raise EntryError((name,), "invalid", f"has {n} values for {entry.in_chans} input channels; give 1 value "
+                             f"or {entry.in_chans}")
+
+
 def field_names(cls: type) -> list[str]:
     """The fields of :class:`ModelEntry` or :class:`WeightsSpec`, in order."""
     return [f.name for f in fields(cls)]
@@ -206,6 +216,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            raise RegistryError(f"{loader.name}:{line}: a key is a {type(key).__name__}; keys are names") from None
         if key in seen:
             raise RegistryError(
                 f"{loader.name}:{line}: duplicate key {key!r} (first defined on line {seen[key]}); "
@@ -233,6 +247,13 @@ def _line_of(node: yaml.Node, loc: Iterable[Any]) -> int:
     return node.start_mark.line + 1
 
 
+def _value_node(mapping: yaml.Node, key: Any) -> yaml.Node | None:
+    """The value node of ``key`` in a mapping node (None when not found, e.g. from a merge key)."""
+    if not isinstance(mapping, yaml.MappingNode):
+        return None
+    return next((v for k, v in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == str(key)), None)
+
+
 def load_file(path: str | Path) -> list[ModelEntry]:
     """Read and validate one registry file; raise RegistryError with file, line and reason."""
     path = Path(path)
@@ -240,6 +261,8 @@ def load_file(path: str | Path) -> list[ModelEntry]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RegistryError(f"{path}: cannot read registry file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{path}: not UTF-8 text (byte {exc.start}); a registry file is UTF-8 YAML") from None
     loader = _LineLoader(text)
     loader.name = str(path)
     try:
@@ -248,22 +271,26 @@ def load_file(path: str | Path) -> list[ModelEntry]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        raise RegistryError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise RegistryError(f"{path}{line}: not valid YAML: {' '.join(str(problem).split())}") from None
     finally:
         loader.dispose()
     if data is None:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise RegistryError(f"{path}:1: a registry file is a mapping with a 'models:' mapping of name -> entry")
-    models_node = next(v for k, v in root.value if k.value == "models")
+    models_node = _value_node(root, "models") or root
     entries = []
     for name, raw in data["models"].items():
-        key_node, entry_node = next((k, v) for k, v in models_node.value if k.value == str(name))
+        entry_node = _value_node(models_node, name) or models_node
+        key_node = next((k for k, v in models_node.value if v is entry_node), entry_node)
         line = key_node.start_mark.line + 1
         if not isinstance(raw, dict):
             raise RegistryError(f"{path}:{line}: model {name!r}: an entry is a mapping of fields")
         try:
-            entries.append(ModelEntry.from_dict(raw, name=str(name), source=f"{path}:{line}"))
+            entry = ModelEntry.from_dict(raw, name=str(name), source=f"{path}:{line}")
+            check_stats(entry)
+            entries.append(entry)
         except EntryError as exc:
             loc = tuple(exc.loc)
             dotted = ".".join(str(p) for p in loc)

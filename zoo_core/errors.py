@@ -62,6 +62,10 @@ class CheckpointError(ZooError, ValueError):
         return cls(f"tensor {key!r} has shape {got} in the checkpoint but {expected} in the model{hint}")
 
 
+class BuildError(ZooError, ValueError):
+    """A model that cannot be built as asked: a bad size or keyword, or a config its plugin's builder rejects."""
+
+
 class StageError(ZooError, ValueError):
     """A stage name that the model's architecture does not have."""
 

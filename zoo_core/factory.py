@@ -6,6 +6,7 @@ Layer 4: the one place that composes the catalogue (``models``), checkpoints and
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,18 @@ from .checkpoint.resolve import entry_from_config
 from .errors import ZooError
 from .fileio import sha256_file
 from .frameworks import FRAMEWORKS, canonical_framework, is_installed
+
+LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "token", "endpoint")
+
+
+def _name(caller: str, name: Any) -> str:
+    """A model name, checkpoint path or Hub handle as a string (a PathLike is accepted), else a ZooError."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str) or not name:
+        raise ZooError(f"{caller} takes a model name, a checkpoint directory or a hf:// handle, got {name!r}; run "
+                       "`zoo list` to see the model names")
+    return name
 
 
 def _is_path(name: str) -> bool:
@@ -37,6 +50,7 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
     revision, sha256 checked). ``token``/``endpoint`` override huggingface_hub's settings for Hub handles.
     """
     canonical_framework(framework)
+    name_or_path = _name("zoo.load()", name_or_path)
     if weights is not None and not name_or_path.startswith("hf://"):
         if weights != "default":
             raise ZooError(f"weights={weights!r}: use weights='default' (the registry's Hub weights) or a hf:// handle")
@@ -53,16 +67,20 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
         name_or_path = str(hub.pull(name_or_path, token=token, endpoint=endpoint))
     if _is_path(name_or_path):
         if in_chans is not None or input_size is not None or config:
-            raise ZooError("a checkpoint fixes in_chans, input_size and config; only num_classes can be changed")
+            close = [m for k in config for m in difflib.get_close_matches(k, LOAD_KEYWORDS, n=1, cutoff=0.6)]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ZooError(f"a checkpoint fixes in_chans, input_size and config{hint}; only num_classes can be "
+                           "changed")
         return load_dir(name_or_path, framework, num_classes=num_classes, strict=strict)
     entry = models.get_entry(name_or_path)
     return models.build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
-                        config=config or None)
+                        config=config or None, keywords=LOAD_KEYWORDS)
 
 
 def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
     """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the parameter
     count per installed framework (this builds the model)."""
+    name = _name("zoo.model_info()", name)
     if name.startswith("hf://") or _is_path(name):
         path = str(hub.pull(name)) if name.startswith("hf://") else name
         entry = entry_from_config(read_config(path), Path(path))

@@ -147,6 +147,32 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def read_metrics(path: str | Path) -> dict[str, Any]:
+    """The metrics of a JSON file for a model card (e.g. report.json): its finite numbers at the top level, plus a
+    ``"dataset"`` name; ZooError when the file is missing, not a JSON object, or holds no number."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ZooError(f"--metrics {path} does not exist; give a JSON file of metrics such as a run's report.json") \
+            from None
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = " ".join(str(getattr(exc, "strerror", None) or exc).split())[:200]
+        raise ZooError(f"--metrics {path} is not valid JSON ({reason}); give a JSON object such as "
+                       '{"accuracy": 0.97}') from None
+    if not isinstance(raw, dict):
+        raise ZooError(f"--metrics {path} is not a JSON object (it holds a {type(raw).__name__}); give one such as "
+                       '{"accuracy": 0.97}')
+    metrics: dict[str, Any] = {k: v for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                               and math.isfinite(v)}
+    if not metrics:
+        raise ZooError(f"--metrics {path} holds no numeric metric at its top level; give one such as "
+                       '{"accuracy": 0.97}')
+    if isinstance(raw.get("dataset"), str):
+        metrics["dataset"] = raw["dataset"]
+    return metrics
+
+
 def card(config: Mapping[str, Any], *, repo_id: str, metrics: Mapping[str, Any] | None = None,
          parity: float | str | None = None, license: str | None = None,  # noqa: A002 - the Hub's field name
          datasets: Sequence[str] | str | None = None) -> str:

@@ -60,6 +60,7 @@ class PluginState:
     provider: dict[str, str]  # architecture -> plugin name
     registry_files: list[tuple[Path, str]]  # (path, plugin name)
     trackers: dict[str, Callable[..., Any]] = field(default_factory=dict)  # tracker name -> factory
+    excluded: list[tuple[str, str]] = field(default_factory=list)  # (entry point, distribution) not allowed
 
 
 _lock = threading.Lock()
@@ -89,6 +90,11 @@ def _entry_points() -> list[md.EntryPoint]:
     return sorted(unique, key=lambda ep: (_dist_name(ep) != "zoo", _dist_name(ep), ep.name))
 
 
+def installed() -> list[tuple[str, str]]:
+    """(entry-point name, distribution name) of every installed plugin, loaded or not."""
+    return [(ep.name, _dist_name(ep)) for ep in _entry_points()]
+
+
 def _dist_name(ep: md.EntryPoint) -> str:
     return ep.dist.name if ep.dist is not None else ""
 
@@ -111,10 +117,20 @@ def _build_state() -> PluginState:
         plugins[name] = PluginInfo(name=name, distribution="zoo", version=__version__)
         modules.append((name, module))
 
-    for ep in _entry_points():
+    installed = _entry_points()
+    excluded: list[tuple[str, str]] = []
+    if allow:
+        known = {ep.name for ep in installed} | {_dist_name(ep) for ep in installed} | {n for n, _ in _builtin}
+        known.add("zoo")
+        unknown = sorted(allow - known)
+        if unknown:
+            log.warning("%s names %s, which no installed plugin has; the installed plugins are: %s", ALLOWLIST_ENV,
+                        ", ".join(map(repr, unknown)), _labels([(ep.name, _dist_name(ep)) for ep in installed]))
+    for ep in installed:
         dist = ep.dist.name if ep.dist is not None else None
         version = ep.dist.version if ep.dist is not None else None
         if allow is not None and ep.name not in allow and (dist or "") not in allow:
+            excluded.append((ep.name, dist or ""))
             continue
         info = PluginInfo(name=ep.name, distribution=dist, version=version)
         plugins[ep.name] = info
@@ -191,7 +207,27 @@ def _build_state() -> PluginState:
         for tracker, factory in pending_trackers:
             trackers[tracker] = factory
             info.trackers.append(tracker)
-    return PluginState(pm, plugins, architectures, provider, files, trackers)
+    return PluginState(pm, plugins, architectures, provider, files, trackers, excluded)
+
+
+def _labels(points: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{name} ({dist})" if dist else name for name, dist in points) or "none"
+
+
+def allowlist_note(architecture: str | None = None, plugin: str | None = None) -> str | None:
+    """Why a model may be missing because ``ZOO_LOAD_PLUGINS`` leaves plugins out, or None when it leaves none out.
+    Names the plugin that provides ``architecture`` (an entry point of that name, or the distribution ``plugin``)
+    when one is left out, else every plugin left out."""
+    excluded = state().excluded
+    if not excluded:
+        return None
+    setting = f"{ALLOWLIST_ENV}={os.environ.get(ALLOWLIST_ENV, '')}"
+    match = [(n, d) for n, d in excluded if n == architecture or (plugin and d == plugin)]
+    if match:
+        return (f"{setting} leaves out the plugin {_labels(match)}; add {match[0][0]} to {ALLOWLIST_ENV} or unset "
+                "it")
+    return (f"{setting} leaves out the plugins {_labels(excluded)}; add the one that provides it to "
+            f"{ALLOWLIST_ENV} or unset it")
 
 
 def state() -> PluginState:

@@ -8,6 +8,7 @@ builder to write; once both builders are written it passes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import plugins
 from .errors import ZooError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -192,9 +194,30 @@ def test_{a}_meets_the_zoo_plugin_contract():
     }
 
 
+def check_free(names: PluginNames) -> None:
+    """Refuse a name an installed plugin, architecture, distribution or module already has: the new plugin would
+    fail to load (names are never overridden) or shadow the other one."""
+    st = plugins.state()
+    taken = []
+    if names.architecture in st.architectures:
+        taken.append(f"architecture {names.architecture!r} of plugin {st.provider.get(names.architecture)}")
+    taken += [f"installed plugin {point} ({dist})" for point, dist in plugins.installed()
+              if point == names.name or dist == names.distribution]
+    try:
+        if importlib.util.find_spec(names.module) is not None:
+            taken.append(f"importable module {names.module}")
+    except (ImportError, ValueError):
+        pass
+    if taken:
+        raise ZooError(f"plugin name {names.name!r} is taken ({'; '.join(dict.fromkeys(taken))}); choose another "
+                       "name, e.g. " + repr(f"{names.name}_v2"))
+
+
 def new_plugin(name: str, directory: str | os.PathLike = ".") -> Path:
-    """Write the skeleton of plugin ``name`` into ``directory/zoo-<name>``; atomic (all files or none)."""
+    """Write the skeleton of plugin ``name`` into ``directory/zoo-<name>``; atomic (all files or none). A name an
+    installed plugin or architecture already has is refused."""
     names = check_name(name)
+    check_free(names)
     parent = Path(directory)
     target = parent / names.distribution
     if target.exists():

@@ -198,3 +198,31 @@ def test_loading_in_one_framework_never_imports_the_other(tmp_path):
     """)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "TORCH-LOAD False False" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+def _saved_cnn(tmp_path):
+    return zoo.save(zoo.load("simplecnn", framework="torch"), tmp_path / "cnn")
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", "3", '"zoo"', "null", '{"zoo": [1]}', '{"zoo": {"input_size": 5}}',
+                                  '{"architecture": "resnet18", "pretrained_cfg": {"input_size": [1, 2]}}',
+                                  '{"architecture": 5}'])
+def test_a_config_json_that_is_no_object_or_has_bad_fields_is_a_checkpoint_error(tmp_path, text):
+    path = _saved_cnn(tmp_path)
+    (path / "config.json").write_text(text)
+    with pytest.raises(CheckpointError) as info:
+        zoo.load(str(path), framework="torch")
+    assert "\n" not in str(info.value) and "config.json" in str(info.value)
+
+
+@pytest.mark.parametrize("labels", [["a", "b"], "abc", [1] * 10, {"a": 1}])
+def test_label_names_that_do_not_fit_the_model_fail_at_load(tmp_path, labels):
+    path = _saved_cnn(tmp_path)
+    cfg = json.loads((path / "config.json").read_text())
+    cfg["label_names"] = labels
+    (path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"label_names.*10 classes"):
+        zoo.load(str(path), framework="torch")

@@ -149,3 +149,23 @@ def test_bad_inputs_give_one_line_errors(args, message, folders, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("zoo: error: ") and message in lines[-1], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--lr", "nan", "lr must be a finite number > 0"),
+    ("--label-smoothing", "2", "label_smoothing must be a number in"),
+    ("--num-workers", "-1", "num_workers must be a whole number"),
+])
+def test_train_bad_numbers_are_one_line_errors(tmp_path, flag, value, message):
+    proc = run_zoo("train", "simplecnn", "--data", "digits", "--epochs", "1", flag, value, "--out", str(tmp_path / "r"))
+    assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_eval_of_a_model_with_another_number_of_classes_is_one_line(tmp_path):
+    import zoo_core as zoo
+
+    ckpt = zoo.save(zoo.load("simplecnn", "torch", num_classes=3, input_size=8, widths=[8]), tmp_path / "three")
+    proc = run_zoo("eval", str(ckpt), "--data", "digits", "--split", "0.5,0,0.5")
+    assert proc.returncode == 1 and "model has 3 classes but the test split has 10" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

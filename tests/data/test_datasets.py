@@ -186,3 +186,61 @@ def test_file_split_pipelines_match(folder):
             xf, yf = zip(*[(x.numpy(), y.numpy()) for x, y in tf_dataset(split, pre, batch_size=4)], strict=True)
             np.testing.assert_array_equal(xt, np.concatenate(xf))
             np.testing.assert_array_equal(yt, np.concatenate(yf))
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+def test_classes_named_like_splits_are_classes_not_a_split_layout(tmp_path):
+    for c in ("car", "bus", "train"):
+        for i in range(3):
+            _png(tmp_path / c / f"{i}.png", value=30 * i)
+    ds = image_folder(tmp_path, split=(1.0, 0.0, 0.0))
+    assert ds.classes == ["bus", "car", "train"] and len(ds.train) == 9
+
+
+def test_split_folders_mixed_with_other_folders_are_ambiguous(tmp_path):
+    for split in ("train", "val"):
+        for c in ("a", "b"):
+            _png(tmp_path / split / c / "0.png")
+    _png(tmp_path / "extra" / "0.png")
+    with pytest.raises(DataError, match=r"mixes split folders \(train/, val/\).*other folders \(extra/\)"):
+        image_folder(tmp_path)
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["class-folders", "split-folders"])
+def test_an_empty_class_folder_is_an_error_naming_it(tmp_path, explicit):
+    root = tmp_path / "train" if explicit else tmp_path
+    for c in ("cat", "dog"):
+        _png(root / c / "0.png")
+        _png(root / c / "1.png")
+    (root / "emu").mkdir()
+    (root / "yak").mkdir()
+    (root / "yak" / "notes.txt").write_text("no images here")
+    if explicit:
+        _png(tmp_path / "val" / "cat" / "0.png")
+    with pytest.raises(DataError, match=r"class folders? emu, yak .*hold no readable images") as info:
+        image_folder(tmp_path)
+    assert str(root / "emu") in str(info.value)
+
+
+def test_16_bit_and_float_images_are_scaled_to_the_8_bit_range(tmp_path):
+    ramp = np.linspace(0, 1, 16 * 16).reshape(16, 16)
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "deep.png")  # mode I;16
+    Image.fromarray((ramp * 65535).astype(np.int32)).save(tmp_path / "deep_i.tiff")  # mode I
+    Image.fromarray(ramp.astype(np.float32)).save(tmp_path / "float.tiff")  # mode F, values in [0, 1]
+    pre = Preprocess((16, 16), 1, (0.0,), (1.0,))
+    for name in ("deep.png", "deep_i.tiff", "float.tiff"):
+        x = pre(str(tmp_path / name))[:, :, 0]
+        np.testing.assert_allclose(x, ramp, atol=1 / 255 + 1e-6, err_msg=name)
+    np.testing.assert_allclose(pre((ramp * 65535).astype(np.uint16))[:, :, 0], ramp, atol=1 / 255 + 1e-6)
+    np.testing.assert_allclose(pre(np.full((4, 4), 255))[:, :, 0], 1.0)  # other integers stay 0..255
+    rgb = Preprocess((16, 16), 3, (0.0,), (1.0,))
+    assert abs(float(rgb(str(tmp_path / "deep.png")).mean()) - 0.5) < 0.01
+
+
+def test_a_file_that_is_no_image_is_a_data_error(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"\x89PNG but not really")
+    with pytest.raises(DataError, match=r"x.png.*not a readable image") as info:
+        Preprocess((8, 8), 1, (0.5,), (0.5,))(str(tmp_path / "x.png"))
+    assert "\n" not in str(info.value)

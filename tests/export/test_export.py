@@ -37,6 +37,7 @@ def checkpoints(tmp_path_factory):
     """One checkpoint per architecture, saved from torch with realistic random weights (non-degenerate logits)."""
     root = tmp_path_factory.mktemp("ckpt")
     out = {}
+    torch.manual_seed(0)  # the same checkpoints whatever ran before in this process (pytest -n 2 included)
     for arch, (name, size) in ARCHS.items():
         model = zoo.load(name, "torch", input_size=size, num_classes=7)
         backends.get("torch").from_canonical(model, realistic_weights(models.spec_of(model).entry))
@@ -253,6 +254,10 @@ def test_pruning_in_torch_and_tf_gives_the_same_checkpoint(structured, checkpoin
             assert abs(row["sparsity"] - 0.3) < 0.02, row
     saved = json.loads((tmp_path / "tf" / "prune_report.json").read_text())
     assert saved["layers"][0]["sparsity"] == tfr.layers[0]["sparsity"]
+    # the two frameworks zero exactly the same weights (by construction: one rule, ties broken by position)
+    pt_weights = backends.get("torch").to_canonical(zoo.load(str(tmp_path / "pt"), "torch"))
+    tf_weights = backends.get("torch").to_canonical(zoo.load(str(tmp_path / "tf"), "torch"))
+    assert [k for k in pt_weights if not np.array_equal(pt_weights[k], tf_weights[k])] == []
     # each pruned checkpoint loads in both frameworks, and the two agree with each other
     a, b = zoo.load(str(tmp_path / "pt"), "tf"), zoo.load(str(tmp_path / "tf"), "torch")
     x = _inputs(checkpoints["resnet"], "torch", 2)
@@ -289,3 +294,50 @@ def test_cli_export_and_prune(checkpoints, tmp_path):
     proc = run_zoo("export", ckpt, "--format", "savedmodel", "--quantize", "dynamic", "--out", str(tmp_path / "s"))
     assert proc.returncode == 1 and proc.stderr.strip().startswith("zoo: error: savedmodel is a float format")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+
+def test_magnitude_prune_breaks_ties_by_position():
+    from zoo_core.export.prune import magnitude_prune
+
+    w = np.array([[1.0, -1.0, 1.0], [-1.0, 2.0, 1.0]], np.float32)
+    np.testing.assert_array_equal(magnitude_prune(w, 0.5, False), [[0, 0, 0], [-1, 2, 1]])
+    signs = np.where(np.arange(1000) % 2, 1.0, -1.0).astype(np.float32).reshape(10, 100)  # 1000 tied magnitudes
+    assert np.array_equal(np.flatnonzero(magnitude_prune(signs, 0.3, False) == 0), np.arange(300))
+    rows = np.array([[1.0, -1.0], [2.0, 0.0], [-1.0, 1.0]], np.float32)  # L1 norms 2, 2, 2
+    np.testing.assert_array_equal(magnitude_prune(rows, 0.4, True), [[0, 0], [2, 0], [-1, 1]])
+
+
+@pytest.mark.parametrize("structured", [False, True], ids=["l1-unstructured", "ln-structured"])
+def test_pruning_chooses_the_same_weights_in_both_frameworks_when_magnitudes_tie(structured):
+    """Weights whose magnitudes tie at the threshold: both frameworks must zero exactly the same ones."""
+    from zoo_core.export.prune import prunable
+
+    rng = np.random.default_rng(0)
+    models_ = {fw: zoo.load("simplecnn", fw, input_size=16, widths=[16, 16], hidden=64) for fw in ("torch", "tf")}
+    start = backends.get("torch").to_canonical(models_["torch"])
+    tied = {k: (rng.choice([-1.0, 1.0], v.shape) * rng.choice([0.25, 0.5], v.shape)).astype(v.dtype)
+            if k in prunable(start) else v for k, v in start.items()}
+    for fw, model in models_.items():
+        backends.get(fw).from_canonical(model, tied)
+        zoo.prune(model, 0.3, structured=structured, framework=fw)
+    pruned = {fw: backends.get(fw).to_canonical(m) for fw, m in models_.items()}
+    for key in prunable(start):
+        np.testing.assert_array_equal(pruned["torch"][key], pruned["tf"][key], err_msg=key)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+@pytest.mark.parametrize("opset", [3, 99, 2.5])
+def test_an_opset_the_exporter_does_not_support_is_refused_before_writing(checkpoints, tmp_path, framework, opset):
+    with pytest.raises(ExportError, match=rf"opset {opset}.*{framework}.*supports opsets \d+ to \d+") as info:
+        zoo.export(str(checkpoints["simplecnn"]), "onnx", tmp_path / "cnn.onnx", framework=framework, opset=opset)
+    assert "\n" not in str(info.value) and list(tmp_path.iterdir()) == []
+
+
+def test_cli_opset_3_is_a_one_line_error(checkpoints, tmp_path):
+    proc = run_zoo("export", str(checkpoints["simplecnn"]), "--format", "onnx", "--opset", "3",
+                   "--out", str(tmp_path / "cnn.onnx"))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "opset 3" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout and list(tmp_path.iterdir()) == []

@@ -204,3 +204,56 @@ def test_signals_wait_until_an_epochs_files_are_written():
         assert got == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# ------------------------------------------------------------------------------------ bad input (issue 22, part B)
+
+BAD_SETTINGS = [
+    ("epochs", 2.5, "whole number"), ("epochs", 0, "whole number"), ("epochs", True, "whole number"),
+    ("epochs", "3", "whole number"), ("batch_size", 1.5, "whole number"), ("batch_size", 0, "whole number"),
+    ("lr", float("nan"), "finite number > 0"), ("lr", float("inf"), "finite number > 0"),
+    ("lr", 0, "finite number > 0"), ("lr", -1e-3, "finite number > 0"), ("lr", "fast", "finite number > 0"),
+    ("label_smoothing", 2, r"number in \[0, 1\)"), ("label_smoothing", 1.0, r"number in \[0, 1\)"),
+    ("label_smoothing", -0.1, r"number in \[0, 1\)"), ("label_smoothing", float("nan"), r"number in \[0, 1\)"),
+    ("num_workers", -1, "whole number >= 0"), ("num_workers", 1.5, "whole number >= 0"),
+    ("weight_decay", -0.1, "finite number >= 0"), ("weight_decay", float("inf"), "finite number >= 0"),
+    ("grad_clip", 0, "finite number > 0"), ("grad_clip", -1, "finite number > 0"),
+    ("grad_clip", float("nan"), "finite number > 0"), ("warmup_epochs", -1, "finite number >= 0"),
+    ("seed", 1.5, "whole number >= 0"), ("seed", -1, "whole number >= 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), BAD_SETTINGS, ids=[f"{n}={v}" for n, v, _ in BAD_SETTINGS])
+def test_train_config_rejects_bad_numbers_in_one_line(name, value, message):
+    with pytest.raises(ZooError, match=rf"^{name} must be a {message}.*got") as info:
+        training.TrainConfig(**{name: value})
+    assert "\n" not in str(info.value)
+
+
+def test_train_config_accepts_and_normalises_good_numbers():
+    cfg = training.TrainConfig(epochs=np.int64(2), lr=1, batch_size=8.0, label_smoothing=0.1, weight_decay=0,
+                               grad_clip=1, num_workers=0, seed=3)
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.grad_clip) == (2, 8, 1.0, 1.0)
+    assert type(cfg.epochs) is int and type(cfg.lr) is float
+
+
+def test_finetune_does_not_truncate_fractional_epochs(digits):
+    with pytest.raises(ZooError, match=r"epochs must be a whole number >= 1, got 2.5"):
+        training.finetune(_small("torch"), digits, epochs=2.5, progress=False)
+
+
+@pytest.mark.parametrize(("model_classes", "limit"), [(3, 60), (12, 60)])
+def test_evaluating_on_data_with_another_number_of_classes_names_both_counts(model_classes, limit):
+    data = builtin("digits", limit=limit, split=(0.5, 0.0, 0.5))  # 10 classes
+    model = zoo_core.load("simplecnn", "torch", num_classes=model_classes, input_size=8, widths=[8])
+    with pytest.raises(ZooError, match=rf"model has {model_classes} classes but the test split has 10.*num_classes=10"):
+        training.evaluate(model, data)
+    with pytest.raises(ZooError, match=rf"{model_classes} classes.*10"):
+        training.evaluate(model, data.test)
+
+
+def test_evaluate_says_what_it_takes():
+    model = zoo_core.load("simplecnn", "torch")
+    with pytest.raises(ZooError, match=r"evaluate\(\) takes a zoo_core.data.Dataset .* or one of its splits.*"
+                                       r"open_dataset\('mnist5k'\)"):
+        training.evaluate(model, "mnist5k")

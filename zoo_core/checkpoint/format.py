@@ -79,14 +79,32 @@ def build_config(entry: ModelEntry, framework: str, sha256: str, *, timm: Mappin
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's config.json as a dict; CheckpointError when it is missing, not JSON, or not a JSON object."""
     path = Path(path)
     cfg_file = path / CONFIG_NAME
     if not cfg_file.is_file():
         raise CheckpointError(f"{path} is not a checkpoint: it has no {CONFIG_NAME}")
     try:
-        return json.loads(cfg_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{cfg_file}: not valid JSON ({exc})") from None
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"{cfg_file}: not valid JSON ({reason}); re-save or re-download the checkpoint") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{cfg_file}: holds a JSON {type(cfg).__name__}, not an object; a checkpoint's "
+                              f"{CONFIG_NAME} is the object zoo.save (or timm) writes: re-save the checkpoint")
+    return cfg
+
+
+def read_labels(cfg: Mapping[str, Any], num_classes: int, cfg_file: str | Path) -> list[str] | None:
+    """The ``label_names`` of a config.json: None, or one string per class (else CheckpointError)."""
+    labels = cfg.get("label_names")
+    if labels is None:
+        return None
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or len(labels) != num_classes:
+        got = f"{len(labels)} names" if isinstance(labels, list) else f"a {type(labels).__name__}"
+        raise CheckpointError(f"{cfg_file}: label_names should be a list of {num_classes} strings (one per class, the "
+                              f"model has {num_classes} classes), got {got}; fix or remove label_names")
+    return list(labels)
 
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> dict[str, np.ndarray]:

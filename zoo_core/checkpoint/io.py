@@ -19,7 +19,7 @@ from ..errors import CheckpointError
 from ..fileio import atomic_dir, atomic_write, fsync_write
 from ..frameworks import canonical_framework
 from ..torch2keras import convert as t2k
-from .format import CONFIG_NAME, GRAPH_NAME, WEIGHTS_NAME, build_config, read_config, read_weights
+from .format import CONFIG_NAME, GRAPH_NAME, WEIGHTS_NAME, build_config, read_config, read_labels, read_weights
 from .resolve import entry_from_config
 
 log = logging.getLogger("zoo.checkpoint")
@@ -96,7 +96,12 @@ def load_dir(path: str | Path, framework: str, *, num_classes: int | None = None
     path = Path(path)
     cfg = read_config(path)
     entry = entry_from_config(cfg, path)
-    tensors = read_weights(path, (cfg.get("zoo") or {}).get("sha256"))
+    labels = read_labels(cfg, entry.num_classes, path / CONFIG_NAME)
+    sha256 = (cfg.get("zoo") or {}).get("sha256")
+    if sha256 is not None and not isinstance(sha256, str):
+        raise CheckpointError(f"{path / CONFIG_NAME}: zoo.sha256 should be a hex string, got {sha256!r}; re-save the "
+                              "checkpoint")
+    tensors = read_weights(path, sha256)
     model = _from_stored_graph(path, entry, framework, num_classes)
     if model is None:
         model = models.build(entry, framework, num_classes=num_classes)
@@ -116,7 +121,6 @@ def load_dir(path: str | Path, framework: str, *, num_classes: int | None = None
         if missing or unexpected:
             log.warning("loaded %s non-strictly: %d missing tensors %s, %d unexpected %s", path, len(missing),
                         missing[:5], len(unexpected), unexpected[:5])
-    labels = cfg.get("label_names")
     if labels and (num_classes is None or num_classes == entry.num_classes):
         model.zoo_labels = list(labels)
     log.info("loaded %s from %s (saved from %s) in %s", entry.name, path,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .. import hub
 from .app import command
@@ -23,12 +22,7 @@ def _push_args(p: argparse.ArgumentParser) -> None:
 
 @command("push", "push a checkpoint to the Hugging Face Hub (weights, config and model card in one commit)")(_push_args)
 def cmd_push(args: argparse.Namespace) -> int:
-    metrics = None
-    if args.metrics:
-        from pathlib import Path
-
-        raw = json.loads(Path(args.metrics).read_text())
-        metrics = {k: v for k, v in raw.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    metrics = hub.read_metrics(args.metrics) if args.metrics else None
     info = hub.push(args.src, args.repo_id, private=args.private, revision=args.revision, tag=args.tag,
                     commit_message=args.commit_message, create_pr=args.create_pr,
                     overwrite_card=args.overwrite_card, metrics=metrics)

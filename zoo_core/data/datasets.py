@@ -206,14 +206,37 @@ def _list_images(folder: Path) -> list[Path]:
 
 
 def _scan_classes(folder: Path, classes: list[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
-    found = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if classes is None:
-        classes = found
+        classes = _subdirs(folder)
     items = []
     for ci, c in enumerate(classes):
         if (folder / c).is_dir():
             items += [(p, ci) for p in _list_images(folder / c)]
     return classes, items
+
+
+def _subdirs(folder: Path) -> list[str]:
+    return sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _split_layout(root: Path) -> set[str]:
+    """The split folders of an explicit train/val/test layout, or an empty set for one folder per class.
+
+    The layout is explicit only when it is unambiguous: a split-named folder that holds class folders, and no
+    folder that is not a split name. Classes that happen to be called ``train`` (car/bus/train, each holding
+    images) are classes; split folders beside other folders are an error, never a guess."""
+    subdirs = _subdirs(root)
+    splits = [d for d in SPLIT_NAMES if d in subdirs and _subdirs(root / d)]
+    if not splits:
+        return set()
+    others = [d for d in subdirs if d not in SPLIT_NAMES]
+    if others:
+        raise DataError(
+            f"{root} mixes split folders ({', '.join(d + '/' for d in splits)}) holding class folders with other "
+            f"folders ({', '.join(d + '/' for d in others[:5])}); use either only train/ val/ test/ (each holding one "
+            "folder per class) or only class folders"
+        )
+    return set(subdirs)
 
 
 def image_folder(root: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
@@ -229,8 +252,7 @@ def image_folder(root: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 0.
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist or is not a directory")
-    subdirs = {d.name for d in root.iterdir() if d.is_dir()}
-    explicit = subdirs & set(SPLIT_NAMES)
+    explicit = _split_layout(root)
     if explicit:
         if "train" not in explicit:
             raise DataError(f"{root} has {', '.join(sorted(explicit))} subfolders but no train/ split; "
@@ -268,6 +290,15 @@ def _check_classes(folder: Path, classes: list[str], labels: np.ndarray) -> None
     if not classes or len(labels) == 0:
         raise DataError(f"{folder} holds no readable images in class subfolders ({', '.join(IMAGE_EXTENSIONS)}); "
                         "put each class's images in its own subfolder")
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts, strict=False) if n == 0]
+    if empty:  # torchvision's ImageFolder refuses them too: a class no image can teach is a phantom output
+        many = len(empty) > 1
+        raise DataError(
+            f"class folder{'s' if many else ''} {', '.join(empty)} ({', '.join(str(folder / c) for c in empty[:5])}) "
+            f"hold{'' if many else 's'} no readable images ({', '.join(IMAGE_EXTENSIONS)}); add images or remove "
+            f"the folder{'s' if many else ''}"
+        )
     present = sorted({classes[i] for i in np.unique(labels)})
     if len(present) < 2:
         raise DataError(f"{folder} has images of one class only ({', '.join(present)}); classification needs "

@@ -165,6 +165,8 @@ def export(src: Any, format: str, out: str | os.PathLike, *, framework: str | No
         raise ExportError("full int8 quantization calibrates activation ranges on real images: pass data "
                           "(--data mnist5k or an image folder)")
     source = resolve(src, fmt, FORMATS[fmt], framework)
+    if fmt == "onnx" and opset is not None:
+        onnx_common.check_opset(opset, source.framework)
     dataset = open_data(data, split, seed)
     calibration = None
     if quantize == "int8":

@@ -28,6 +28,39 @@ def _rename(graph: Any, old: str, new: str) -> None:
             value.name = new
 
 
+TORCH_MIN_OPSET = 18  # torch.onnx.export(dynamo=True) writes opset 18 and later; lower ones it cannot convert to
+TF2ONNX_MIN_OPSET = 14  # tf2onnx's supported range starts here (its README)
+
+
+def opset_range(framework: str) -> tuple[int, int]:
+    """The ONNX opsets the installed exporter of ``framework`` writes: (lowest, highest)."""
+    if framework == "torch":
+        try:
+            from torch.onnx import _constants
+
+            return TORCH_MIN_OPSET, int(_constants.ONNX_MAX_OPSET)
+        except (ImportError, AttributeError):
+            return TORCH_MIN_OPSET, TORCH_MIN_OPSET
+    try:
+        from tf2onnx.constants import OPSET_TO_IR_VERSION
+
+        return TF2ONNX_MIN_OPSET, max(OPSET_TO_IR_VERSION)
+    except (ImportError, AttributeError):
+        return TF2ONNX_MIN_OPSET, 18
+
+
+def check_opset(opset: Any, framework: str) -> None:
+    """Refuse, in one line and before anything is written, an opset the exporter of ``framework`` cannot write
+    (the torch exporter would warn with a traceback and write another opset)."""
+    low, high = opset_range(framework)
+    whole = isinstance(opset, int) and not isinstance(opset, bool)
+    if not whole or not low <= opset <= high:
+        name = "torch.onnx" if framework == "torch" else "tf2onnx"
+        raise ExportError(f"ONNX opset {opset} cannot be exported from {framework}: the installed exporter ({name}) "
+                          f"supports opsets {low} to {high}; pass --opset between them, or leave it out for the "
+                          "exporter's default")
+
+
 def opset_of(model: Any) -> int | None:
     return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 

@@ -1,11 +1,11 @@
 """Magnitude pruning of conv and linear weights, saved as a normal zoo checkpoint (loads in both frameworks).
 
-PyTorch: ``torch.nn.utils.prune.l1_unstructured`` (the smallest |w| of each layer) or ``ln_structured(n=1, dim=0)``
-(whole output channels with the smallest L1 norm), made permanent with ``prune.remove``. TensorFlow: the same rules
-in numpy on the Keras model's weights in canonical layout (no tensorflow-model-optimization, which does not support
-Keras 3). Structured pruning leaves the classifier head alone: zeroing its output rows would delete classes.
-Pruned weights are stored as zeros: the checkpoint keeps its size (it compresses better), and speed-ups need a
-sparse runtime or physically removing the zeroed channels.
+Both frameworks use one rule, in numpy on the model's canonical weights (no tensorflow-model-optimization, which does
+not support Keras 3): the smallest |w| of each layer (torch.nn.utils.prune.l1_unstructured's rule), or whole output
+channels with the smallest L1 norm (ln_structured(n=1, dim=0)'s rule), ties broken by position, so a model pruned in
+either framework has exactly the same zeros. Structured pruning leaves the classifier head alone: zeroing its output
+rows would delete classes. Pruned weights are stored as zeros: the checkpoint keeps its size (it compresses better),
+and speed-ups need a sparse runtime or physically removing the zeroed channels.
 """
 
 from __future__ import annotations
@@ -72,10 +72,16 @@ def prunable(tensors: dict[str, np.ndarray]) -> list[str]:
 
 def magnitude_prune(w: np.ndarray, amount: float, structured: bool) -> np.ndarray:
     """Zero the smallest-|w| fraction ``amount`` of a canonical (torch layout) weight, or its output channels
-    (dim 0) with the smallest L1 norm when ``structured``."""
+    (dim 0) with the smallest L1 norm when ``structured``.
+
+    The one rule both frameworks use, so they choose the same weights by construction: magnitudes (and channel
+    norms, summed in float64 in a fixed order) are ranked with a stable sort, so ties go to the lowest position.
+    (torch's ``topk`` and numpy's ``argpartition``, used before, broke a tie at the threshold each its own way: a
+    float32 layer of millions of weights often holds two equal |w| there, and the two pruned checkpoints then
+    differed by one weight.)"""
     w = np.array(w, copy=True)
     if structured:
-        norms = np.abs(w).reshape(w.shape[0], -1).sum(1)
+        norms = np.abs(w.astype(np.float64)).reshape(w.shape[0], -1).sum(1)
         k = _n_prune(amount, w.shape[0])
         if k:
             w[np.argsort(norms, kind="stable")[:k]] = 0
@@ -83,7 +89,7 @@ def magnitude_prune(w: np.ndarray, amount: float, structured: bool) -> np.ndarra
     k = _n_prune(amount, w.size)
     if k:
         flat = w.reshape(-1)
-        flat[np.argpartition(np.abs(flat), k - 1)[:k]] = 0
+        flat[np.argsort(np.abs(flat.astype(np.float64)), kind="stable")[:k]] = 0
     return w
 
 
@@ -96,25 +102,8 @@ def _classifier(model: Any, tensors: dict[str, np.ndarray], keys: list[str]) -> 
             if any(fnmatchcase(k, p) for p in patterns) and np.shape(tensors[k])[0] == entry.num_classes}
 
 
-def _prune_torch(model: Any, amount: float, structured: bool, skip: set[str]) -> list[str]:
-    import torch
-    from torch.nn.utils import prune as tprune
-
-    done = []
-    for name, module in model.named_modules():
-        if not isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) or f"{name}.weight" in skip:
-            continue
-        if structured:
-            tprune.ln_structured(module, "weight", amount=amount, n=1, dim=0)
-        else:
-            tprune.l1_unstructured(module, "weight", amount=amount)
-        tprune.remove(module, "weight")
-        done.append(f"{name}.weight")
-    return done
-
-
-def _prune_tf(model: Any, amount: float, structured: bool, skip: set[str]) -> list[str]:
-    backend = backends.get("tf")
+def _prune_canonical(model: Any, backend: Any, amount: float, structured: bool, skip: set[str]) -> list[str]:
+    """Prune a model of either framework through its canonical weights with :func:`magnitude_prune`."""
     tensors = backend.to_canonical(model)
     done = [k for k in prunable(tensors) if k not in skip]
     backend.from_canonical(model, {k: magnitude_prune(tensors[k], amount, structured) for k in done}, strict=False)
@@ -137,13 +126,8 @@ def prune(src: Any, amount: float = 0.3, *, structured: bool = False, framework:
     backend = backends.get(fw)
     start = backend.to_canonical(model)
     skip = _classifier(model, start, prunable(start)) if structured else set()
-    if fw == "torch":
-        done = _prune_torch(model, amount, structured, skip)
-        method = ("torch.nn.utils.prune.ln_structured(n=1, dim=0)" if structured
-                  else "torch.nn.utils.prune.l1_unstructured") + " + prune.remove"
-    else:
-        done = _prune_tf(model, amount, structured, skip)
-        method = "zoo magnitude pruning (" + ("L1 output channels" if structured else "smallest |w|") + ", numpy)"
+    done = _prune_canonical(model, backend, amount, structured, skip)
+    method = "zoo magnitude pruning (" + ("L1 output channels" if structured else "smallest |w|") + ", numpy)"
     tensors = backend.to_canonical(model)
     layers = []
     for key in done:

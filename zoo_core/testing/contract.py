@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import backends, factory, models, plugins
 from ..checkpoint.io import save
+from ..errors import BuildError
 from ..frameworks import canonical_framework, is_installed, require
 from ..layout import to_layout
 from ..parity import ATOL, RTOL, compare, random_batch, randomize, realistic_weights
@@ -315,6 +316,8 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
             try:
                 model = models.build(entry, fw, num_classes=num_classes, input_size=size)
             except Exception as exc:
+                if isinstance(exc, BuildError) and exc.__cause__ is not None:  # the plugin's own exception
+                    exc = exc.__cause__
                 raise ContractError(f"{_builder_ref(arch, fw)} failed: {type(exc).__name__}: {exc}") from exc
             if backends.framework_of(model) != fw:
                 raise ContractError(f"{_builder_ref(arch, fw)} returned a {type(model).__name__}, not a {fw} model")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,26 @@ class TrainConfig:
     log_every: int = 10  # trackers get the mean training loss of every this many steps
     plateau_patience: int = 2  # schedule="plateau": epochs without a better val loss before the lr is reduced
     plateau_factor: float = 0.1  # ... and the factor it is multiplied by
+
+    def __post_init__(self) -> None:
+        """Check every number (one shared check for ``finetune`` and ``zoo train``): whole numbers stay whole (2.5
+        epochs is an error, not 2), rates are finite and in range. Values are normalised to int / float."""
+        put = object.__setattr__
+        put(self, "epochs", _whole("epochs", self.epochs, 1))
+        put(self, "batch_size", _whole("batch_size", self.batch_size, 1))
+        put(self, "num_workers", _whole("num_workers", self.num_workers, 0))
+        put(self, "seed", _whole("seed", self.seed, 0))
+        put(self, "lr", _number("lr", self.lr, positive=True, example="1e-3"))
+        put(self, "warmup_epochs", _number("warmup_epochs", self.warmup_epochs, positive=False, example="1"))
+        smoothing = _real(self.label_smoothing)
+        if smoothing is None or not 0 <= smoothing < 1:
+            raise ZooError(f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}; e.g. 0.1 "
+                           "(0 turns it off)")
+        put(self, "label_smoothing", smoothing)
+        if self.weight_decay is not None:
+            put(self, "weight_decay", _number("weight_decay", self.weight_decay, positive=False, example="0.01"))
+        if self.grad_clip is not None:
+            put(self, "grad_clip", _number("grad_clip", self.grad_clip, positive=True, example="1.0"))
 
     @property
     def decay(self) -> float:
@@ -86,6 +107,28 @@ class Plateau:
             self.scale, self.best, self.bad = float(state["scale"]), state["best"], int(state["bad"])
 
 
+def _real(value: Any) -> float | None:
+    """``value`` as a float when it is a real number (not a bool or a string), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    number = _real(value)
+    if number is None or not number.is_integer() or number < minimum:
+        raise ZooError(f"{name} must be a whole number >= {minimum}, got {value!r}; pass e.g. {name}={max(minimum, 1)}")
+    return int(number)
+
+
+def _number(name: str, value: Any, *, positive: bool, example: str) -> float:
+    number = _real(value)
+    if number is None or not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise ZooError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value!r}; "
+                       f"e.g. {name}={example}")
+    return number
+
+
 def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int, scale: float = 1.0) -> float:
     """Learning rate at a global step (0-based): linear warmup, then cosine / step (x0.1 every third of the
     remaining epochs) / constant / plateau (the constant lr times the plateau's ``scale``)."""
@@ -110,8 +153,6 @@ def validate(cfg: TrainConfig, model: Any, data: Any) -> None:
         raise ZooError(f"unknown optimizer {cfg.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
     if cfg.schedule not in SCHEDULES:
         raise ZooError(f"unknown schedule {cfg.schedule!r}; choose one of: {', '.join(SCHEDULES)}")
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
-        raise ZooError("epochs and batch_size must be >= 1 and lr > 0")
     if cfg.log_every < 1:
         raise ZooError(f"log_every must be >= 1 (steps between logged training losses), got {cfg.log_every}")
     if cfg.plateau_patience < 1 or not 0 < cfg.plateau_factor < 1:

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from .. import backends
-from ..data.datasets import Dataset
+from ..data.datasets import Dataset, Split
 from ..data.preprocess import Preprocess, prepare
 from ..errors import ZooError
 from ..fileio import atomic_write_text
 from ..layout import to_layout
+from ..models import spec_of
 from .metrics import classification_report
 from .reports import CONFUSION_NAME, REPORT_NAME, plot_confusion
 
@@ -57,16 +58,33 @@ def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _pick_split(data: Any) -> Any:
+def _pick_split(data: Any) -> Split:
     if isinstance(data, Dataset):
         return data.test if len(data.test) else data.val
+    if not isinstance(data, Split):
+        shown = repr(data) if isinstance(data, (str, os.PathLike)) else f"a {type(data).__name__}"
+        raise ZooError(f"evaluate() takes a zoo_core.data.Dataset (its test split) or one of its splits "
+                       f"(dataset.test), got {shown}; open one first, e.g. zoo.data.open_dataset('mnist5k')")
     return data
+
+
+def check_classes(model: Any, split: Split) -> None:
+    """The model's outputs and the split's classes must correspond one to one."""
+    n_model, n_data = spec_of(model).entry.num_classes, len(split.classes)
+    if n_model != n_data:
+        raise ZooError(
+            f"the model has {n_model} classes but the {split.name} split has {n_data} ({', '.join(split.classes[:5])}"
+            f"{', …' if n_data > 5 else ''}): its scores would be meaningless; evaluate on data with {n_model} "
+            f"classes, or fine-tune the model for this data first (zoo.load(..., num_classes={n_data}) + finetune, "
+            "or zoo train)"
+        )
 
 
 def evaluate(model: Any, split: Any, out: str | os.PathLike | None = None, batch_size: int = 256) -> dict[str, Any]:
     """Evaluate on a split (a Dataset means its test split, or val when test is empty). With ``out``, writes
     report.json and confusion.png there."""
     split = _pick_split(split)
+    check_classes(model, split)
     logits = predict_split(model, split, batch_size)
     report = classification_report(logits, split.labels, split.classes)
     report["split"] = split.name

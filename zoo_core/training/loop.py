@@ -90,10 +90,9 @@ def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, opt
                  num_workers: int = 0, progress: bool | None = None, log_every: int = 10,
                  plateau_patience: int = 2, plateau_factor: float = 0.1) -> TrainConfig:
     """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
-    return TrainConfig(int(epochs), float(lr), int(batch_size), optimizer, schedule, warmup_epochs,
-                       float(label_smoothing), weight_decay, grad_clip, int(seed), device, mixed_precision,
-                       Augment.parse(augment), int(num_workers), progress, int(log_every), int(plateau_patience),
-                       float(plateau_factor))
+    return TrainConfig(epochs, lr, batch_size, optimizer, schedule, warmup_epochs, label_smoothing, weight_decay,
+                       grad_clip, seed, device, mixed_precision, Augment.parse(augment), num_workers, progress,
+                       log_every, plateau_patience, plateau_factor)
 
 
 def epoch_line(history: dict[str, Any], epochs: int) -> str:
