@@ -20,7 +20,7 @@ import numpy as np
 
 from . import backends, training
 from .data import IMAGE_EXTENSIONS, Preprocess
-from .errors import ZooError
+from .errors import DataError, ZooError
 from .factory import load
 from .layout import to_layout
 from .models import spec_of
@@ -118,11 +118,14 @@ def _is_pil(obj: Any) -> bool:
     return pil is not None and isinstance(obj, pil.Image)
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, FileNotFoundError):
+def _describe(item: Any, exc: Exception) -> str:
+    """Why an image could not be read, in a few words (the reader's own message names the file)."""
+    if isinstance(item, (str, os.PathLike)) and not os.path.exists(item):
         return "no such file"
-    if isinstance(exc, IsADirectoryError):
+    if isinstance(item, (str, os.PathLike)) and os.path.isdir(item):
         return "is a directory"
+    if isinstance(exc, DataError):
+        return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"not a readable image ({type(exc).__name__}{': ' + text if text else ''})"
 
@@ -204,7 +207,7 @@ class Runner:
                 arrays.append(self.preprocess(item))
                 good.append(i)
             except Exception as exc:  # PIL raises many types for bad or missing files
-                out[i].error = _describe(exc)
+                out[i].error = _describe(item, exc)
         if arrays:
             tops = top_k(self.logits(to_layout(np.stack(arrays), self.layout)), self.labels, k)
             for i, top in zip(good, tops, strict=True):
