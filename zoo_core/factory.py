@@ -17,7 +17,7 @@ from .checkpoint.io import load_dir
 from .checkpoint.resolve import entry_from_config
 from .errors import ZooError
 from .fileio import sha256_file
-from .frameworks import FRAMEWORKS, canonical_framework, is_installed
+from .frameworks import FRAMEWORKS, canonical_framework, import_torch, is_installed
 
 LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "token", "endpoint")
 
@@ -78,8 +78,8 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
 
 
 def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
-    """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the parameter
-    count per installed framework (this builds the model)."""
+    """The registry entry as a dict, plus its architecture's stages and frameworks; with ``params`` the learnable
+    parameter count per installed framework (see :func:`count_params`)."""
     name = _name("zoo.model_info()", name)
     if name.startswith("hf://") or _is_path(name):
         path = str(hub.pull(name)) if name.startswith("hf://") else name
@@ -96,9 +96,22 @@ def model_info(name: str, *, params: bool = False) -> dict[str, Any]:
     info["frameworks"] = list(arch.frameworks)
     info["plugin"] = plugins.state().provider.get(arch.name)
     if params:
-        counts = {}
-        for fw in FRAMEWORKS:
-            if fw in arch.frameworks and is_installed(fw):
-                counts[fw] = backends.get(fw).count_params(models.build(entry, fw))
-        info["params"] = counts
+        info["params"] = count_params(entry, arch)
     return info
+
+
+def count_params(entry: Any, arch: Any) -> dict[str, int]:
+    """Learnable parameters per installed framework of an entry, without allocating its weights: the torch model is
+    built on torch's meta device (shapes only: ResNet-50 in a fraction of a second, no memory), and the Keras count
+    is that same number, since the plugin contract (``check_architecture``'s param_parity) requires both frameworks
+    to count the same. Without torch, the Keras model is built."""
+    frameworks = [fw for fw in FRAMEWORKS if fw in arch.frameworks and is_installed(fw)]
+    if "torch" in frameworks:
+        torch = import_torch()
+        try:
+            with torch.device("meta"):
+                count = backends.get("torch").count_params(models.build(entry, "torch"))
+            return {fw: count for fw in frameworks}
+        except (NotImplementedError, RuntimeError):  # a builder that computes on its weights: build them
+            pass
+    return {fw: backends.get(fw).count_params(models.build(entry, fw)) for fw in frameworks}

@@ -265,3 +265,20 @@ def test_the_command_line_is_quiet_and_helpful():
                           text=True, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
     assert proc.returncode == 0, proc.stderr
     assert "absl::InitializeLog" not in proc.stderr and "oneDNN" not in proc.stderr, proc.stderr
+
+
+def test_a_skipped_image_is_one_warning_line_naming_it(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (28, 28), np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
+    proc = run_zoo("train", "simplecnn", "--data", str(tmp_path / "imgs"), "--split", "1,0,0", "--epochs", "1",
+                   "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "broken.png" in line]
+    assert len(lines) == 1 and lines[0].startswith("zoo: warning: skipped: "), proc.stderr

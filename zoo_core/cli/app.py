@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 
 from .._version import __version__
@@ -73,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv  # what was typed: a resumed run keeps only the options given explicitly
     level = logging.WARNING - 10 * min(args.verbose, 2)
+    # a warning is one line naming what happened (the zoo's, e.g. a skipped image), not two quoting the code
+    warnings.formatwarning = _one_line_warning
     if args.verbose < 2:  # TensorFlow's C++ start-up chatter (oneDNN notices); its errors still raise in Python
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault(QUIET_ENV, "1")
@@ -99,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
+    return f"zoo: warning: {message}\n"
 
 
 def _terminated(signum: int, frame: object) -> None:
