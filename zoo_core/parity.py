@@ -54,37 +54,10 @@ def realistic_weights(entry: Any, seed: int = 0, batch: np.ndarray | None = None
     tb = backends.get("torch")
     start = tb.to_canonical(model)  # the architecture's own init for weights; 1-D tensors (norms, biases) perturbed
     tb.from_canonical(model, {k: v if v.ndim > 1 else randomize({k: v}, seed)[k] for k, v in start.items()})
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     g = torch.Generator().manual_seed(seed)
     h, w = entry.input_size
     x = torch.randn(8, entry.in_chans, h, w, generator=g) if batch is None else torch.from_numpy(batch)
-    done: set[int] = set()
-
-    def set_statistics(norm: Any, inp: tuple) -> None:
-        # One forward pass: each BatchNorm, when first reached, is set from its actual input, which every
-        # BatchNorm before it in forward order has already shaped (the same as setting them one pass each).
-        if id(norm) in done:
-            return
-        done.add(id(norm))
-        dims = [d for d in range(inp[0].dim()) if d != 1]
-        # the second moment, not the variance: x / rms(x) stays O(1) and subtracts no large mean (which
-        # would cancel digits and amplify float32 error); offsets stay small against the rms
-        second = inp[0].square().mean(dims)
-        second = torch.clamp(second, min=1.0)  # never amplify: small activations stay small, as at init
-        c = norm.num_features
-        norm.running_mean.copy_(torch.randn(c, generator=g) * 0.1 * second.sqrt())
-        norm.running_var.copy_(second * (torch.rand(c, generator=g) * 0.5 + 0.75))
-        norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
-        norm.bias.copy_(torch.randn(c, generator=g) * 0.2)
-        norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=g)))
-
-    hooks = [m.register_forward_pre_hook(set_statistics) for m in norms]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
+    tb.calibrate_batchnorm(model, x, g)
     return tb.to_canonical(model)
 
 

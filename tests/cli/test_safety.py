@@ -126,15 +126,21 @@ def test_out_that_is_a_file_or_unwritable_is_one_line(tmp_path):
         locked.chmod(0o700)
 
 
-def test_eval_knows_the_runs_data_however_it_is_spelt(tmp_path):
+def _png_folder(root: Path, per_class: int) -> Path:
+    """An image folder of two classes (a, b) of random 28x28 grey PNGs."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for cls in ("a", "b"):
-        (tmp_path / "shapes" / cls).mkdir(parents=True)
-        for i in range(10):
-            Image.fromarray(rng.integers(0, 255, (28, 28), np.uint8)).save(tmp_path / "shapes" / cls / f"{i}.png")
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (28, 28), np.uint8)).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_eval_knows_the_runs_data_however_it_is_spelt(tmp_path):
+    _png_folder(tmp_path / "shapes", 10)
     env = {"PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-m", "zoo_core", "train", "simplecnn", "--data", "shapes", "--epochs",
                            "1", "--split", "0.5,0,0.5", "--seed", "1", "--out", "run"], cwd=tmp_path,
@@ -268,14 +274,7 @@ def test_the_command_line_is_quiet_and_helpful():
 
 
 def test_a_skipped_image_is_one_warning_line_naming_it(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for cls in ("a", "b"):
-        (tmp_path / "imgs" / cls).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (28, 28), np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    _png_folder(tmp_path / "imgs", 4)
     (tmp_path / "imgs" / "a" / "broken.png").write_bytes(b"not a png")
     proc = run_zoo("train", "simplecnn", "--data", str(tmp_path / "imgs"), "--split", "1,0,0", "--epochs", "1",
                    "--out", str(tmp_path / "run"))

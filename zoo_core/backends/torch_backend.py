@@ -135,3 +135,38 @@ def predictor(model) -> Callable[[Any], Any]:
                 model.train(was_training)
 
     return predict
+
+
+def calibrate_batchnorm(model: Any, x: Any, generator: Any) -> None:
+    """Give every BatchNorm of ``model`` (in eval mode) realistic random statistics, measured in ONE forward pass of
+    ``x``: each BatchNorm, when first reached, is set from its actual input, which every BatchNorm before it has
+    already shaped. running_var = max(E[x²], 1) × U(0.75, 1.25) (the second moment, not the variance: x / rms(x)
+    stays O(1) and subtracts no large mean, which would cancel digits and amplify float32 error; never below 1, so
+    small activations stay small), running_mean = N(0, 0.1)·rms, weight U(0.5, 1.5), bias N(0, 0.2). Independent
+    random statistics would instead let activations grow block after block (ResNet-50 logits ~600)."""
+    torch = import_torch()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    done: set[int] = set()
+
+    def set_statistics(norm: Any, inp: tuple) -> None:
+        if id(norm) in done or not norm.track_running_stats:
+            return
+        done.add(id(norm))
+        dims = [d for d in range(inp[0].dim()) if d != 1]
+        second = torch.clamp(inp[0].square().mean(dims), min=1.0)
+        c = norm.num_features
+        norm.running_mean.copy_(torch.randn(c, generator=generator) * 0.1 * second.sqrt())
+        norm.running_var.copy_(second * (torch.rand(c, generator=generator) * 0.5 + 0.75))
+        if norm.affine:
+            norm.weight.copy_(torch.rand(c, generator=generator) + 0.5)
+            norm.bias.copy_(torch.randn(c, generator=generator) * 0.2)
+        norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=generator)))
+
+    hooks = [m.register_forward_pre_hook(set_statistics) for m in norms]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+

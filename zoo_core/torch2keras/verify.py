@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import keras_weights
+from ..backends.torch_backend import calibrate_batchnorm
 from ..frameworks import import_torch
 from . import layout as L
 
@@ -44,30 +45,7 @@ def calibrated(model: Any, x: Any, seed: int = 0) -> Any:
         for _name, p in model.named_parameters():
             if p.dim() <= 1:
                 p.add_(torch.randn(p.shape, generator=g) * 0.1)
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    done: set[int] = set()
-
-    def hook(norm: Any, inp: tuple) -> None:
-        if id(norm) in done or not norm.track_running_stats:
-            return
-        done.add(id(norm))
-        dims = [d for d in range(inp[0].dim()) if d != 1]
-        second = torch.clamp(inp[0].square().mean(dims), min=1.0)
-        c = norm.num_features
-        norm.running_mean.copy_(torch.randn(c, generator=g) * 0.1 * second.sqrt())
-        norm.running_var.copy_(second * (torch.rand(c, generator=g) * 0.5 + 0.75))
-        if norm.affine:
-            norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
-            norm.bias.copy_(torch.randn(c, generator=g) * 0.2)
-        norm.num_batches_tracked.fill_(int(torch.randint(1, 1000, (), generator=g)))
-
-    hooks = [m.register_forward_pre_hook(hook) for m in norms]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    calibrate_batchnorm(model, x, g)
     return model
 
 
