@@ -385,7 +385,7 @@ def test_tf_multiworker_chief_writes_kill_fails_fast_resume_ends_identical(tmp_p
     assert procs[0].returncode != 0 and took < FAIL_WITHIN, (procs[0].returncode, took, err[-2000:])
     assert "zoo: error: worker 0 of 2 lost the other workers" in err and "--resume" in err
     assert _history(run)["epoch"] == [1]
-    assert not [p.name for p in other.iterdir()]  # the non-chief wrote nothing
+    assert not other.exists() or not [p.name for p in other.iterdir()]  # the non-chief wrote nothing
     assert {"model.safetensors", "config.json", "training_state.npz", "train_args.json"} <= {
         p.name for p in run.iterdir()}
 
