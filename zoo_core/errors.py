@@ -89,3 +89,7 @@ class BenchError(ZooError, ValueError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM received by the ``zoo`` command (a scheduler's preemption, ``kill``, torchrun stopping its
     workers), raised like Ctrl-C so that work in progress is saved the same way; the command exits with 143."""
+
+
+class ConversionError(ZooError, ValueError):
+    """A torch model the PyTorch-to-Keras converter cannot convert, or converts with logits beyond tolerance."""

@@ -1,0 +1,94 @@
+"""``convert(torch_model, input_size)``: a trainable Keras 3 model with the torch model's weights, parity checked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..backends.torch_backend import import_torch
+from ..errors import ConversionError
+from . import trace, verify
+
+log = logging.getLogger("zoo.torch2keras")
+
+GRAPH_NAME = "keras_graph.json"
+
+
+@dataclass
+class Conversion:
+    """The result of a conversion: the Keras model, its stored graph and what was measured."""
+
+    model: Any
+    graph: str  # Keras config JSON (safe-mode loadable)
+    parity: verify.Parity
+    seconds: float
+    dynamic: dict[str, bool]
+    transposes: int
+
+    def report(self) -> dict[str, Any]:
+        return {"parity": self.parity.as_dict(), "seconds": round(self.seconds, 2), "dynamic": self.dynamic,
+                "transposes": self.transposes}
+
+
+def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check: bool = True,
+            batch: int = 2, seed: int = 0) -> Conversion:
+    """Trace ``model`` (eval mode) at ``input_size`` and emit the Keras model, with the torch model's weights.
+
+    With ``check`` the logits of both are compared on BatchNorm-calibrated random weights; beyond ``verify.RTOL``
+    relative a ``ConversionError`` names the first op and module whose output diverges.
+    """
+    from .emit import Emitter
+
+    torch = import_torch()
+    start = time.perf_counter()
+    h, w = input_size
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, in_chans, h, w)).astype(np.float32)
+    program = trace.export(model, torch.from_numpy(x))
+    keras_model, steps = Emitter(program, x.shape).build()
+    transposes = sum(1 for layer in keras_model.layers if getattr(layer, "fn", None) == "transpose")
+    user = next(s for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT")
+    node = next(n for n in program.graph.nodes if n.name == user.arg.name)
+    dims = [not isinstance(s, int) for s in node.meta["val"].shape]
+    dynamic = {"batch": dims[0], "height": dims[2], "width": dims[3]}
+    parity = verify.Parity(float("nan"), float("nan"), float("nan"), list(x.shape), "unchecked")
+    if check:
+        calibrated = verify.calibrated(model, torch.from_numpy(x), seed)
+        verify.load_into_keras(keras_model, verify.state_numpy(calibrated))
+        parity = verify.compare(calibrated, keras_model, x, "batchnorm-calibrated random")
+        if not parity.ok:
+            where = verify.first_divergence(program, keras_model, steps, x)
+            raise ConversionError(f"converted {type(model).__name__} differs from torch: logits {parity.max_rel:.2g} "
+                                  f"relative (limit {verify.RTOL:g}); first divergence: {where}")
+    verify.load_into_keras(keras_model, verify.state_numpy(model))
+    graph = json.dumps(keras_model.get_config())
+    seconds = time.perf_counter() - start
+    log.info("converted %s to Keras in %.1f s (%d layers, %d transposes, parity %.2g relative)",
+             type(model).__name__, seconds, len(keras_model.layers), transposes, parity.max_rel)
+    return Conversion(keras_model, graph, parity, seconds, dynamic, transposes)
+
+
+def from_graph(graph: str) -> Any:
+    """The Keras model of a stored graph (Keras config JSON), loaded in safe mode; weights uninitialised."""
+    from . import layers
+
+    keras = layers.keras
+    try:
+        config = json.loads(graph)
+        return keras.Model.from_config(config, custom_objects=None, safe_mode=True) if False else \
+            _functional_from_config(keras, config)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(f"the stored Keras graph does not load: {type(exc).__name__}: {exc}") from None
+
+
+def _functional_from_config(keras: Any, config: dict) -> Any:
+    wrapped = {"module": "keras", "class_name": "Functional", "config": config, "registered_name": "Functional"}
+    with keras.saving.custom_object_scope({}):
+        return keras.saving.deserialize_keras_object(wrapped, safe_mode=True)
