@@ -18,10 +18,13 @@ from .architecture import Architecture, BuildSpec
 from .catalog import Catalogue, ModelEntry
 from .errors import ArchitectureUnavailableError, UnknownModelError, ZooError
 from .frameworks import canonical_framework
+from .torch2keras import timm_models
 
 log = logging.getLogger("zoo")
 
 SPEC_ATTR = "zoo_spec"
+
+plugins.add_resolver(timm_models.architecture)  # timm:NAME architectures, made on demand
 
 
 @dataclass(frozen=True)
@@ -97,11 +100,16 @@ def missing_reason(entry: ModelEntry) -> str:
 
 
 def get_entry(name: str) -> ModelEntry:
-    """The registry entry for a name or alias; unknown names get close suggestions."""
+    """The registry entry for a name or alias, or ``timm:NAME`` (a bare timm name no entry shadows works too);
+    unknown names get close suggestions."""
+    if name.startswith(timm_models.PREFIX):
+        return timm_models.entry(name)
     cat = catalogue()
     entry = cat.find(name)
     if entry is not None:
         return entry
+    if timm_models.is_timm_name(name):
+        return timm_models.entry(name)
     names = [e.name for e in cat.all_entries()] + list(cat.aliases)
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     if not close:

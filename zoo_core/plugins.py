@@ -11,6 +11,7 @@ import importlib.metadata as md
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -204,5 +205,19 @@ def architectures() -> dict[str, Architecture]:
     return dict(state().architectures)
 
 
+_resolvers: list[Callable[[str], Architecture | None]] = []
+
+
+def add_resolver(resolver: Callable[[str], Architecture | None]) -> None:
+    """Resolve architecture names no plugin registered (``timm:NAME``) with ``resolver(name)``, None if unknown."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+
+
 def get_architecture(name: str) -> Architecture | None:
-    return state().architectures.get(name)
+    arch = state().architectures.get(name)
+    for resolver in _resolvers if arch is None else ():
+        arch = resolver(name)
+        if arch is not None:
+            break
+    return arch

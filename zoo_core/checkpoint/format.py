@@ -26,6 +26,7 @@ CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 FORMAT_VERSION = 1
 PICKLE_NAMES = ("pytorch_model.bin", "model.pt", "model.pth", "model.ckpt")
+GRAPH_NAME = "keras_graph.json"  # a converted Keras model's graph (Keras config JSON, loaded in safe mode)
 
 
 def build_config(entry: ModelEntry, framework: str, sha256: str, *, timm: Mapping[str, Any] | None = None,

@@ -17,7 +17,9 @@ from .. import backends, models
 from ..catalog import ModelEntry
 from ..errors import CheckpointError
 from ..fileio import atomic_dir, atomic_write, fsync_write
-from .format import CONFIG_NAME, WEIGHTS_NAME, build_config, read_config, read_weights
+from ..frameworks import canonical_framework
+from ..torch2keras import convert as t2k
+from .format import CONFIG_NAME, GRAPH_NAME, WEIGHTS_NAME, build_config, read_config, read_weights
 from .resolve import entry_from_config
 
 log = logging.getLogger("zoo.checkpoint")
@@ -43,17 +45,24 @@ def save(model: Any, path: str | Path, *, labels: list[str] | None = None,
     arch = models.get_architecture(spec.entry)
     config = build_config(spec.entry, spec.framework, digest, timm=arch.timm_config(spec.entry), labels=labels,
                           extra=extra)
+    graph = getattr(model, "zoo_graph", None)  # converted models carry their graph: TF loads need no torch
+    if graph is not None:
+        config["zoo"]["conversion"] = getattr(model, "zoo_conversion", None)
     config_bytes = (json.dumps(config, indent=2) + "\n").encode()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         with atomic_dir(path) as tmp:
             fsync_write(tmp / WEIGHTS_NAME, blob)
+            if graph is not None:
+                fsync_write(tmp / GRAPH_NAME, graph.encode())
             fsync_write(tmp / CONFIG_NAME, config_bytes)
     else:
         if not path.is_dir():
             raise CheckpointError(f"{path} exists and is not a directory; a checkpoint is a directory")
         atomic_write(path / WEIGHTS_NAME, blob)
+        if graph is not None:
+            atomic_write(path / GRAPH_NAME, graph.encode())
         atomic_write(path / CONFIG_NAME, config_bytes)
     log.info("saved %s (%s, %d tensors, sha256 %s) to %s", spec.entry.name, spec.framework, len(tensors),
              digest[:12], path)
@@ -66,6 +75,19 @@ def head_keys(entry: ModelEntry, keys: list[str]) -> list[str]:
     return [k for k in keys if any(fnmatchcase(k, p) for p in patterns)]
 
 
+def _from_stored_graph(path: Path, entry: ModelEntry, framework: str, num_classes: int | None) -> Any:
+    """A Keras model from the checkpoint's stored graph (no torch needed), when it has one and the head is kept."""
+    if canonical_framework(framework) != "tf" or not (path / GRAPH_NAME).is_file():
+        return None
+    if num_classes is not None and num_classes != entry.num_classes:
+        return None
+    graph = (path / GRAPH_NAME).read_text()
+    model = t2k.from_graph(graph)
+    model.zoo_graph = graph
+    setattr(model, models.SPEC_ATTR, models.ModelSpec(entry, "tf"))
+    return model
+
+
 def load_dir(path: str | Path, framework: str, *, num_classes: int | None = None, strict: bool = True) -> Any:
     """Load a checkpoint directory as a model of ``framework``.
 
@@ -75,7 +97,9 @@ def load_dir(path: str | Path, framework: str, *, num_classes: int | None = None
     cfg = read_config(path)
     entry = entry_from_config(cfg, path)
     tensors = read_weights(path, (cfg.get("zoo") or {}).get("sha256"))
-    model = models.build(entry, framework, num_classes=num_classes)
+    model = _from_stored_graph(path, entry, framework, num_classes)
+    if model is None:
+        model = models.build(entry, framework, num_classes=num_classes)
     backend = backends.get(models.spec_of(model).framework)
     if num_classes is not None and num_classes != entry.num_classes:
         own = {k: np.shape(v) for k, v in backend.to_canonical(model).items()}

@@ -66,7 +66,9 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
             raise ConversionError(f"converted {type(model).__name__} differs from torch: logits {parity.max_rel:.2g} "
                                   f"relative (limit {verify.RTOL:g}); first divergence: {where}")
     verify.load_into_keras(keras_model, verify.state_numpy(model))
-    graph = json.dumps(keras_model.get_config())
+    from .layers import keras
+
+    graph = json.dumps(keras.saving.serialize_keras_object(keras_model))
     seconds = time.perf_counter() - start
     log.info("converted %s to Keras in %.1f s (%d layers, %d transposes, parity %.2g relative)",
              type(model).__name__, seconds, len(keras_model.layers), transposes, parity.max_rel)
@@ -74,21 +76,12 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
 
 
 def from_graph(graph: str) -> Any:
-    """The Keras model of a stored graph (Keras config JSON), loaded in safe mode; weights uninitialised."""
+    """The Keras model of a stored graph (Keras config JSON), loaded in safe mode (no Lambda, no code); the
+    weights are Keras' initial values until a checkpoint is loaded into it."""
     from . import layers
 
     keras = layers.keras
     try:
-        config = json.loads(graph)
-        return keras.Model.from_config(config, custom_objects=None, safe_mode=True) if False else \
-            _functional_from_config(keras, config)
-    except ConversionError:
-        raise
+        return keras.saving.deserialize_keras_object(json.loads(graph), safe_mode=True)
     except Exception as exc:
         raise ConversionError(f"the stored Keras graph does not load: {type(exc).__name__}: {exc}") from None
-
-
-def _functional_from_config(keras: Any, config: dict) -> Any:
-    wrapped = {"module": "keras", "class_name": "Functional", "config": config, "registered_name": "Functional"}
-    with keras.saving.custom_object_scope({}):
-        return keras.saving.deserialize_keras_object(wrapped, safe_mode=True)
