@@ -9,6 +9,7 @@ import sys
 from .. import models, plugins
 from ..factory import model_info
 from ..plugins import list_plugins
+from ..torch2keras import timm_models
 from .app import command, table
 
 
@@ -16,10 +17,19 @@ def _list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="wildcard pattern, e.g. 'resnet*'")
     p.add_argument("--framework", "-f", help="only models this framework can build (torch, tf, ...)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--timm", metavar="PATTERN", help="list timm's model names matching PATTERN (imports timm); "
+                   "load one as timm:NAME in either framework")
 
 
 @command("list", "list the registered models")(_list_args)
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.timm is not None:
+        names = timm_models.list_names(args.timm)
+        print(json.dumps([f"timm:{n}" for n in names], indent=2) if args.json else
+              "\n".join(f"timm:{n}" for n in names))
+        if not names:
+            print(f"no timm model matches {args.timm!r}", file=sys.stderr)
+        return 0
     names = models.list_models(args.pattern, framework=args.framework)
     rows = []
     for name in names:

@@ -719,13 +719,14 @@ def _matmul(e: Emitter, node: Any) -> Value:
 
 
 def _pool_pads(e: Emitter, v: Value, kernel: tuple, stride: tuple, padding: tuple, ceil: bool, node: Any) -> list:
+    """[top, bottom, left, right]; None when ceil_mode padding depends on a symbolic size (computed at run time)."""
+    if ceil and any(isinstance(s, str) for s in v.shape[2:]):
+        return None
     pads = []
     for i, (k, s, p) in enumerate(zip(kernel, stride, padding, strict=True)):
         size = v.shape[2 + i]
         extra = 0
         if ceil:
-            if isinstance(size, str):
-                raise ConversionError(f"ceil_mode pooling at {module_path(node)} needs a fixed input size")
             n = size + 2 * p - k
             out = -(-n // s) + 1
             if (out - 1) * s >= size + p:
@@ -733,6 +734,10 @@ def _pool_pads(e: Emitter, v: Value, kernel: tuple, stride: tuple, padding: tupl
             extra = max(0, (out - 1) * s + k - (size + 2 * p))
         pads += [p, p + extra]
     return pads
+
+
+def _sym_pads(padding: tuple) -> list:
+    return [padding[0], padding[0], padding[1], padding[1]]
 
 
 @handles("aten.max_pool2d_with_indices.default", "aten.max_pool2d.default")
@@ -747,8 +752,9 @@ def _max_pool(e: Emitter, node: Any) -> Any:
     v = e.to(e.value(x), L.NHWC, node)
     pads = _pool_pads(e, v, kernel, stride, padding, bool(ceil), node)
     shape = e.shape_of(node) if "indices" not in str(node.target) else [e._sym(s) for s in node.meta["val"][0].shape]
-    out = e.op("max_pool", [v.tensor], {"kernel": list(kernel), "stride": list(stride), "pads": pads}, node,
-               L.NHWC, shape)
+    attrs = {"kernel": list(kernel), "stride": list(stride), "pads": pads or _sym_pads(padding),
+             "ceil": pads is None}
+    out = e.op("max_pool", [v.tensor], attrs, node, L.NHWC, shape)
     return (out, None) if "indices" in str(node.target) else out
 
 
@@ -763,8 +769,9 @@ def _avg_pool(e: Emitter, node: Any) -> Value:
     padding = _pair(padding or 0)
     v = e.to(e.value(x), L.NHWC, node)
     pads = _pool_pads(e, v, kernel, stride, padding, bool(ceil), node)
-    sym = [padding[0], padding[0], padding[1], padding[1]]
-    attrs = {"kernel": list(kernel), "stride": list(stride), "pads": pads, "sym_pads": sym,
+    sym = _sym_pads(padding)
+    attrs = {"kernel": list(kernel), "stride": list(stride), "pads": pads or sym, "ceil": pads is None,
+             "sym_pads": sym,
              "count_include_pad": True if count_include_pad is None else bool(count_include_pad)}
     return e.op("avg_pool", [v.tensor], attrs, node, L.NHWC)
 

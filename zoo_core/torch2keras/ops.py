@@ -166,29 +166,46 @@ def _einsum(xs: list, a: dict) -> Any:
 
 
 def _pad_spatial(x: Any, pads: list, value: float) -> Any:
-    """Pad NHWC ``x`` by ``pads`` = [top, bottom, left, right]."""
-    if not any(pads):
+    """Pad NHWC ``x`` by ``pads`` = [top, bottom, left, right] (ints, or run-time sizes)."""
+    if all(isinstance(p, int) for p in pads) and not any(pads):
         return x
     return ops.pad(x, [[0, 0], pads[:2], pads[2:], [0, 0]], constant_values=value)
 
 
+def _runtime_pads(x: Any, a: dict) -> list:
+    """Pool padding [top, bottom, left, right]; with ``ceil`` torch's ceil_mode extra bottom/right padding is
+    computed from the run-time size (so any input size works)."""
+    if not a.get("ceil"):
+        return a["pads"]
+    pads = list(a["pads"])
+    shape = ops.shape(x)
+    for i in range(2):
+        size, k, s, p = shape[1 + i], a["kernel"][i], a["stride"][i], a["pads"][2 * i]
+        n = size + 2 * p - k
+        out = (n + s - 1) // s + 1
+        out = ops.where((out - 1) * s >= size + p, out - 1, out)
+        pads[2 * i + 1] = p + ops.maximum((out - 1) * s + k - (size + 2 * p), 0)
+    return pads
+
+
 def _max_pool(xs: list, a: dict) -> Any:
-    x = _pad_spatial(xs[0], a["pads"], -math.inf)
+    x = _pad_spatial(xs[0], _runtime_pads(xs[0], a), -math.inf)
     return ops.max_pool(x, a["kernel"], a["stride"], padding="valid")
 
 
 def _avg_pool(xs: list, a: dict) -> Any:
     x = xs[0]
-    if not any(a["pads"]):
+    pads = _runtime_pads(x, a)
+    if not a.get("ceil") and not any(pads):
         return ops.average_pool(x, a["kernel"], a["stride"], padding="valid")
-    total = ops.average_pool(_pad_spatial(x, a["pads"], 0.0), a["kernel"], a["stride"], padding="valid")
+    total = ops.average_pool(_pad_spatial(x, pads, 0.0), a["kernel"], a["stride"], padding="valid")
     if a["count_include_pad"]:
         # torch counts the symmetric padding but not the extra ceil_mode padding
         sym = a["sym_pads"]
         ones = _pad_spatial(ops.ones_like(x[:1, :, :, :1]), sym, 1.0)
-        ones = _pad_spatial(ones, [p - s for p, s in zip(a["pads"], sym, strict=True)], 0.0)
+        ones = _pad_spatial(ones, [p - s for p, s in zip(pads, sym, strict=True)], 0.0)
     else:
-        ones = _pad_spatial(ops.ones_like(x[:1, :, :, :1]), a["pads"], 0.0)
+        ones = _pad_spatial(ops.ones_like(x[:1, :, :, :1]), pads, 0.0)
     frac = ops.average_pool(ones, a["kernel"], a["stride"], padding="valid")
     kh, kw = a["kernel"]
     return total / frac if not a["count_include_pad"] else total * (kh * kw) / (frac * (kh * kw))
