@@ -40,9 +40,11 @@ MODELS = [
     ("swin_tiny_patch4_window7_224", "Swin", 224), ("mixer_b16_224", "MLP-Mixer", 224),
     ("levit_128s", "LeViT", 224), ("tiny_vit_5m_224", "TinyViT", 224), ("mobilevit_xxs", "MobileViT", 256),
     ("edgenext_xx_small", "EdgeNeXt", 256), ("dpn68", "DPN", 64), ("res2net50_14w_8s", "Res2Net", 64),
-    ("resnest14d", "ResNeSt", 64), ("selecsls42b", "SelecSLS", 64), ("tresnet_m", "TResNet", 64),
+    ("resnest14d", "ResNeSt", 64), ("wide_resnet50_2", "Wide ResNet", 64), ("selecsls42b", "SelecSLS", 64),
+    ("tresnet_m", "TResNet", 64),
     ("hrnet_w18_small", "HRNet", 64), ("nf_resnet26", "NFNet", 64), ("resnetv2_50x1_bit", "ResNetV2 (BiT)", 64),
-    ("efficientformer_l1", "EfficientFormer", 224), ("coat_lite_tiny", "CoaT", 224), ("crossvit_tiny_240", "CrossViT", 240),
+    ("efficientformer_l1", "EfficientFormer", 224), ("coat_lite_tiny", "CoaT", 224),
+    ("crossvit_tiny_240", "CrossViT", 240),
     ("cait_xxs24_224", "CaiT", 224), ("convmixer_768_32", "ConvMixer", 64), ("gernet_s", "GENet", 64),
     ("lcnet_050", "LCNet", 64), ("fbnetc_100", "FBNet", 64), ("mnasnet_100", "MNASNet", 64),
     ("spnasnet_100", "SPNASNet", 64), ("tinynet_e", "TinyNet", 64), ("semnasnet_050", "MNASNet", 64),
@@ -147,6 +149,7 @@ def main() -> int:
         row["wall_s"] = round(time.perf_counter() - start, 1)
         results[name] = row
         res_file.write_text(json.dumps(results, indent=1))
+        write_table(results, Path(args.out))
         print(f"{name}: {'ok' if row['ok'] else 'FAIL ' + row.get('error', '')}", flush=True)
     write_table(results, Path(args.out))
     return 0

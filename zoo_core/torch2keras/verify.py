@@ -41,7 +41,7 @@ def calibrated(model: Any, x: Any, seed: int = 0) -> Any:
     model = copy.deepcopy(model).eval()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.dim() <= 1:
                 p.add_(torch.randn(p.shape, generator=g) * 0.1)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
