@@ -13,9 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
 from ..architecture import BuildSpec
-from ..checkpoint import atomic_write
-from ..data import cache_dir
+from ..fileio import atomic_write, cache_dir
 from . import convert as conv
 from . import timm_models, verify
 
@@ -32,8 +32,6 @@ def build_torch(spec: BuildSpec) -> Any:
 def _cache_file(spec: BuildSpec) -> Path:
     import timm
     import torch
-
-    from .. import __version__
 
     key = json.dumps([spec.architecture, spec.num_classes, spec.in_chans, list(spec.input_size),
                       sorted(dict(spec.config).items()), timm.__version__, torch.__version__, __version__])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
@@ -10,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.torch_backend import import_torch
 from ..errors import ConversionError
+from ..frameworks import import_torch
 from . import trace, verify
 
 log = logging.getLogger("zoo.torch2keras")
@@ -42,15 +43,14 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
     With ``check`` the logits of both are compared on BatchNorm-calibrated random weights; beyond ``verify.RTOL``
     relative a ``ConversionError`` names the first op and module whose output diverges.
     """
-    from .emit import Emitter
-
     torch = import_torch()
     start = time.perf_counter()
     h, w = input_size
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, in_chans, h, w)).astype(np.float32)
     program = trace.export(model, torch.from_numpy(x))
-    keras_model, steps = Emitter(program, x.shape).build()
+    emit = importlib.import_module(f"{__package__}.emit")  # imports Keras, after torch
+    keras_model, steps = emit.Emitter(program, x.shape).build()
     transposes = sum(1 for layer in keras_model.layers if getattr(layer, "fn", None) == "transpose")
     user = next(s for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT")
     node = next(n for n in program.graph.nodes if n.name == user.arg.name)
@@ -66,8 +66,7 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
             raise ConversionError(f"converted {type(model).__name__} differs from torch: logits {parity.max_rel:.2g} "
                                   f"relative (limit {verify.RTOL:g}); first divergence: {where}")
     verify.load_into_keras(keras_model, verify.state_numpy(model))
-    from .layers import keras
-
+    keras = importlib.import_module(f"{__package__}.layers").keras
     graph = json.dumps(keras.saving.serialize_keras_object(keras_model))
     seconds = time.perf_counter() - start
     log.info("converted %s to Keras in %.1f s (%d layers, %d transposes, parity %.2g relative)",
@@ -78,9 +77,7 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
 def from_graph(graph: str) -> Any:
     """The Keras model of a stored graph (Keras config JSON), loaded in safe mode (no Lambda, no code); the
     weights are Keras' initial values until a checkpoint is loaded into it."""
-    from . import layers
-
-    keras = layers.keras
+    keras = importlib.import_module(f"{__package__}.layers").keras
     try:
         return keras.saving.deserialize_keras_object(json.loads(graph), safe_mode=True)
     except Exception as exc:

@@ -4,6 +4,8 @@ Convolutions, linear layers, BatchNorm, LayerNorm and GroupNorm become real Kera
 module that owns their weights (``layer1.0.conv1``), so ``backends/keras_weights.py`` maps the checkpoint both ways
 unchanged. Every other op becomes a ``TorchOp`` layer (keras.ops) named ``<module path>.<node name>``. Values carry
 a layout (``layout.py``): images stay NHWC and only reshapes across separated axes pay a transpose.
+
+Imported only when converting (it imports Keras; torch must be imported first).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.torch_backend import import_torch
 from ..errors import ConversionError
+from ..frameworks import import_torch
 from . import layout as L
+from .layers import BatchNorm, Constant, DropPath, GroupNorm, Parameter, TorchOp, keras
 
 INT_MAX = 2**62
 
@@ -47,7 +50,6 @@ class Emitter:
     """Walks the graph once, building Keras layers; ``build()`` returns (keras.Model, trace of emitted values)."""
 
     def __init__(self, program: Any, example_shape: tuple[int, ...]):
-        from .layers import keras  # Keras loads here, after torch
 
         self.keras = keras
         self.torch = import_torch()
@@ -84,9 +86,7 @@ class Emitter:
     def hint(self, s: Any) -> int:
         if isinstance(s, int):
             return s
-        from .ops import _eval
-
-        return int(_eval(s, self.hints))
+        return int(L.eval_size(s, self.hints))
 
     def attrs_syms(self, shape: list[Any]) -> dict[str, Any]:
         """Attributes naming the input axis of each symbol a shape uses ({} when the shape is static)."""
@@ -111,8 +111,6 @@ class Emitter:
 
     def op(self, fn: str, inputs: list[Any], attrs: dict[str, Any], node: Any, perm: L.Perm,
            shape: list[Any] | None = None, suffix: str = "") -> Value:
-        from .layers import TorchOp
-
         if attrs.get("syms"):
             inputs = [*inputs, self.inp]
         aten = str(node.target) if node is not None else ""
@@ -148,13 +146,9 @@ class Emitter:
             raise ConversionError(f"internal: node {arg.name} used before it was emitted")
         array = self.tensors[target].detach().cpu().numpy()
         if kind in ("PARAMETER", "BUFFER") and target in self.ep.state_dict:
-            from .layers import Parameter
-
             layer = Parameter(target, array.shape, trainable_param=kind == "PARAMETER", dtype_name=str(array.dtype),
                               name=self.unique(target))
         else:
-            from .layers import Constant
-
             layer = Constant.of(array, name=self.unique(f"const.{target}"))
         v = Value(layer(self.inp), L.identity(array.ndim), list(array.shape))
         self.env[arg.name] = v
@@ -328,8 +322,6 @@ def _linear(e: Emitter, node: Any) -> Value:
 
 @handles("aten._native_batch_norm_legit_no_training.default")
 def _batch_norm(e: Emitter, node: Any) -> tuple:
-    from .layers import BatchNorm
-
     x, w, b, mean, var, momentum, eps = node.args
     key = e.param_key(mean, "running mean", node)
     name = key[: -len(".running_mean")]
@@ -364,8 +356,6 @@ def _layer_norm(e: Emitter, node: Any) -> Value:
 
 @handles("aten.native_group_norm.default")
 def _group_norm(e: Emitter, node: Any) -> tuple:
-    from .layers import GroupNorm
-
     x, w, b, _, c, _, groups, eps = node.args
     key = e.param_key(w, "weight", node) if w is not None else None
     v = e.value(x)
@@ -518,8 +508,6 @@ def _dropout(e: Emitter, node: Any) -> Value:
 
 @handles("zoo.drop_path.default")
 def _drop_path(e: Emitter, node: Any) -> Value:
-    from .layers import DropPath
-
     v = e.value(node.args[0])
     return Value(DropPath(float(node.args[1]), name=e.op_name(node))(v.tensor), v.perm, v.shape)
 
@@ -835,8 +823,6 @@ def _full_like(e: Emitter, node: Any) -> Value:
 @handles("aten.full.default", "aten.scalar_tensor.default", "aten.arange.start_step", "aten.arange.default",
          "aten.zeros.default", "aten.ones.default")
 def _creation(e: Emitter, node: Any) -> Value:
-    from .layers import Constant
-
     shape = e.shape_of(node)
     if any(isinstance(s, str) for s in shape):
         if "full" not in str(node.target):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backends.keras_layers import BatchNorm  # noqa: F401  (registered; used by emitted graphs)
 from ..backends.keras_weights import Binding
-from ..backends.tf_backend import import_keras
+from ..frameworks import import_keras
 from .ops import OPS
 
 keras = import_keras()

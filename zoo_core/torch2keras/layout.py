@@ -8,7 +8,10 @@ Only ops that need torch's memory order (a reshape across axes the layout separa
 
 from __future__ import annotations
 
+import ast
+import operator
 from collections.abc import Sequence
+from typing import Any
 
 Perm = tuple[int, ...]
 
@@ -111,3 +114,26 @@ def plan_reshape(perm: Perm, src: Sequence[int], dst: Sequence[int]) -> tuple[li
     keras_dims = [d for _, gd in placed for d in gd]
     out_perm = tuple(keras_dims)
     return keras_dims, out_perm
+
+
+_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
+        ast.Mod: operator.mod}
+
+
+def eval_size(expr: str, env: dict[str, Any]) -> Any:
+    """Evaluate an integer size expression (names, ints, + - * // %) without eval()."""
+
+    def walk(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in env:
+            return env[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
+            return _BIN[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        raise ValueError(f"unsupported size expression {expr!r}")
+
+    return walk(ast.parse(expr, mode="eval"))

@@ -7,39 +7,16 @@ axis of each symbol. Import this module only where Keras may be imported.
 
 from __future__ import annotations
 
-import ast
 import math
 import operator
 from collections.abc import Callable
 from typing import Any
 
-from ..backends.tf_backend import import_keras
+from ..frameworks import import_keras
+from .layout import eval_size as _eval
 
 keras = import_keras()
 ops = keras.ops
-
-_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
-        ast.Mod: operator.mod}
-
-
-def _eval(expr: str, env: dict[str, Any]) -> Any:
-    """Evaluate an integer size expression (names, ints, + - * // %) without eval()."""
-
-    def walk(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return walk(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in env:
-            return env[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BIN:
-            return _BIN[type(node.op)](walk(node.left), walk(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -walk(node.operand)
-        raise ValueError(f"unsupported size expression {expr!r}")
-
-    return walk(ast.parse(expr, mode="eval"))
-
 
 def dims(shape: list, attrs: dict, xs: list) -> list:
     """A shape with its symbolic entries evaluated against the model input (the last input)."""

@@ -12,8 +12,9 @@ import sys
 from typing import Any
 
 from ..architecture import Architecture, BuildSpec
-from ..errors import ConversionError, UnknownModelError
 from ..catalog import ModelEntry
+from ..errors import ConversionError, UnknownModelError
+from ..frameworks import import_torch
 
 PREFIX = "timm:"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -25,7 +26,6 @@ def import_timm() -> Any:
     if "timm" in sys.modules:
         return sys.modules["timm"]
     try:
-        from ..backends.torch_backend import import_torch
 
         import_torch()
         import timm

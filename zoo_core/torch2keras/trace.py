@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ..backends.torch_backend import import_torch
 from ..errors import ConversionError
+from ..frameworks import import_torch
 
 _MARKERS: dict[str, Any] = {}
 

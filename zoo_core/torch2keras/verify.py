@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import keras_weights
-from ..backends.torch_backend import import_torch
+from ..frameworks import import_torch
 from . import layout as L
 
 RTOL = 1e-4  # max |Δlogits| relative to the largest |logit|
