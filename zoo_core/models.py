@@ -125,14 +125,9 @@ def get_architecture(entry: ModelEntry) -> Architecture:
     return arch
 
 
-def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, in_chans: int | None = None,
-          input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> Any:
-    """Build a randomly initialised model of a registry entry in one framework."""
-    fw = canonical_framework(framework)
-    arch = get_architecture(entry)
-    if fw not in arch.frameworks:
-        raise ZooError(f"architecture {arch.name!r} has no {fw} builder; it builds in: {', '.join(arch.frameworks)}")
-    backends.get(fw)  # checks the framework is installed, names the extra if not
+def specialise(entry: ModelEntry, *, num_classes: int | None = None, in_chans: int | None = None,
+               input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> ModelEntry:
+    """The entry with the given overrides (None keeps the entry's value)."""
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     update: dict[str, Any] = {}
@@ -145,13 +140,27 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
     if config:
         update["config"] = {**entry.config, **config}
     try:
-        built = entry.replace(**update) if update else entry
+        return entry.replace(**update) if update else entry
     except catalog.EntryError as exc:  # e.g. num_classes=0
         raise ZooError(f"cannot build {entry.name!r}: {'.'.join(map(str, exc.loc))} {exc}") from None
-    model = arch.builder(fw)(BuildSpec.from_entry(built))
-    setattr(model, SPEC_ATTR, ModelSpec(built, fw))
-    log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
-             built.num_classes, built.in_chans, built.input_size)
+
+
+def attach(model: Any, entry: ModelEntry, framework: str) -> Any:
+    """Record on ``model`` what it is (``model.zoo_spec``): the entry as built and its framework."""
+    setattr(model, SPEC_ATTR, ModelSpec(entry, canonical_framework(framework)))
     return model
 
 
+def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, in_chans: int | None = None,
+          input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> Any:
+    """Build a randomly initialised model of a registry entry in one framework."""
+    fw = canonical_framework(framework)
+    arch = get_architecture(entry)
+    if fw not in arch.frameworks:
+        raise ZooError(f"architecture {arch.name!r} has no {fw} builder; it builds in: {', '.join(arch.frameworks)}")
+    backends.get(fw)  # checks the framework is installed, names the extra if not
+    built = specialise(entry, num_classes=num_classes, in_chans=in_chans, input_size=input_size, config=config)
+    model = attach(arch.builder(fw)(BuildSpec.from_entry(built)), built, fw)
+    log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
+             built.num_classes, built.in_chans, built.input_size)
+    return model
