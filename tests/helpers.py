@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -38,3 +40,19 @@ def write_distribution(site: Path, dist: str, module: str, source: str, *, entry
     for name, text in (files or {}).items():
         (site / name).write_text(textwrap.dedent(text))
     return site
+
+
+def wait_for_epoch(proc: subprocess.Popen, epochs_done: Callable[[], int], epoch: int, timeout: float = 240) -> None:
+    """Wait until ``epochs_done()`` reaches ``epoch`` while the training process ``proc`` runs; fail the test
+    (killing it on a timeout) if it ends or takes longer."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while epochs_done() < epoch:
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before epoch {epoch}: {proc.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"no epoch {epoch} within {timeout} s")
+        time.sleep(0.02)
+

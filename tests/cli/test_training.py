@@ -7,14 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from tests.helpers import run_zoo
+from tests.helpers import run_zoo, wait_for_epoch
 
 TRAIN = ["--data", "digits", "--limit", "300", "--split", "0.8,0,0.2", "--epochs", "2", "--batch-size", "24",
          "--optimizer", "sgd", "--lr", "0.02", "--seed", "3"]
@@ -35,17 +34,6 @@ def _epochs_done(run: Path) -> int:
         return 0
 
 
-def _wait_for_epoch(proc: subprocess.Popen, run: Path, epoch: int, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while _epochs_done(run) < epoch:
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before epoch {epoch}: {proc.communicate()[1][-2000:]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"no epoch {epoch} within {timeout} s")
-        time.sleep(0.02)
-
-
 def _weights(run: Path) -> dict[str, np.ndarray]:
     return load_file(run / "model.safetensors")
 
@@ -57,7 +45,7 @@ def test_sigkilled_run_resumes_to_the_same_weights(framework, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
 
     proc = _popen_zoo("train", "simplecnn", *TRAIN, "--framework", framework, "--out", str(cut))
-    _wait_for_epoch(proc, cut, 1)
+    wait_for_epoch(proc, lambda: _epochs_done(cut), 1)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -82,7 +70,7 @@ def test_interrupt_saves_and_exits_cleanly(signum, code, said, tmp_path):
     with the shell's code for the signal; the run resumes from its last complete epoch."""
     run = tmp_path / "run"
     proc = _popen_zoo("train", "simplecnn", *TRAIN, "--epochs", "30", "--framework", "torch", "--out", str(run))
-    _wait_for_epoch(proc, run, 1)
+    wait_for_epoch(proc, lambda: _epochs_done(run), 1)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
