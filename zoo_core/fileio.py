@@ -68,6 +68,19 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def removed_if_unfinished(directory: Path | None, finished: str) -> Iterator[None]:
+    """Remove ``directory`` when the block fails with an error (not Ctrl-C) and the folder did not exist before it
+    and holds no ``finished`` file yet: a folder the zoo made is never left half-made."""
+    created = directory is not None and not Path(directory).exists()
+    try:
+        yield
+    except Exception:
+        if created and not (Path(directory) / finished).exists():
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
 def sha256_file(path: str | Path) -> str:
     """The hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()

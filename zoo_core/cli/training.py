@@ -15,7 +15,7 @@ from ..data.datasets import BUILTINS
 from ..distributed import env as distributed
 from ..distributed.engines import engine
 from ..errors import ZooError
-from ..fileio import DirectoryLock, check_writable_dir, write_json, zoo_files
+from ..fileio import DirectoryLock, check_writable_dir, removed_if_unfinished, write_json, zoo_files
 from ..frameworks import canonical_framework
 from ..training.config import validate
 from ..training.loop import seed_everything, train_config
@@ -232,32 +232,28 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                                  "overwrite")}
     saved["nproc"] = int(os.environ.get(distributed.LAUNCH_ENV, args.nproc))  # so --resume relaunches as many
     saved["data_id"] = data_id(args.data)  # what --data named, so `zoo eval` knows the run's data however spelt
-    created = not out.exists()
-    try:
-        with DirectoryLock(out, "zoo train") if main else contextlib.nullcontext():
-            if main:
-                if not args.resume:
-                    _check_out(out, args.overwrite)  # again, under the lock: another run may have started
-                    if args.overwrite:
-                        _replace_run(out)
-                write_json(out / RUN_ARGS, saved)
-            # the run (run.json, trackers) ends after the test report, which the trackers get too
-            with tracking.RunSession(out) if main else contextlib.nullcontext() as run:
-                history = training.finetune(model, ds, out=out, resume=bool(args.resume), strategy=strategy,
-                                            early_stopping=args.early_stopping, run=run, **fit)
-                if not main:
-                    return 0
-                done = _plural(history["epoch"][-1], "epoch")
-                if len(ds.test) or len(ds.val):
-                    report = training.evaluate(model, ds, out=out)
-                    run.set_report(report)
-                    print(f"{report['split']} accuracy {report['accuracy']:.4f} after {done}; run in {out}")
-                else:
-                    print(f"trained {done}; run in {out}")
-    except Exception:
-        if main and created and not (out / HISTORY_NAME).exists():  # no epoch finished: leave nothing half-made
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    # no epoch finished: leave nothing half-made
+    with removed_if_unfinished(out if main else None, HISTORY_NAME), \
+            DirectoryLock(out, "zoo train") if main else contextlib.nullcontext():
+        if main:
+            if not args.resume:
+                _check_out(out, args.overwrite)  # again, under the lock: another run may have started
+                if args.overwrite:
+                    _replace_run(out)
+            write_json(out / RUN_ARGS, saved)
+        # the run (run.json, trackers) ends after the test report, which the trackers get too
+        with tracking.RunSession(out) if main else contextlib.nullcontext() as run:
+            history = training.finetune(model, ds, out=out, resume=bool(args.resume), strategy=strategy,
+                                        early_stopping=args.early_stopping, run=run, **fit)
+            if not main:
+                return 0
+            done = _plural(history["epoch"][-1], "epoch")
+            if len(ds.test) or len(ds.val):
+                report = training.evaluate(model, ds, out=out)
+                run.set_report(report)
+                print(f"{report['split']} accuracy {report['accuracy']:.4f} after {done}; run in {out}")
+            else:
+                print(f"trained {done}; run in {out}")
     return 0
 
 

@@ -28,7 +28,7 @@ from ..data.augment import Augment
 from ..data.preprocess import Preprocess
 from ..distributed import env as distributed
 from ..errors import DistributedError, TrainingDivergedError, ZooError
-from ..fileio import DirectoryLock, check_writable_dir, write_json
+from ..fileio import DirectoryLock, check_writable_dir, removed_if_unfinished, write_json
 from ..frameworks import import_keras, require
 from ..models import spec_of
 from ..tracking import EPOCH_KEYS, RunSession
@@ -172,15 +172,10 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
         trainer = tb.Trainer(model, data, pre, cfg)
     dist = getattr(trainer, "dist", None)  # the distributed context, None in a single process
     main = dist is None or dist.is_main
-    created = out_dir is not None and not out_dir.exists()
-    try:
-        # one writer per run directory: a second training into it fails at once, naming this one
-        with DirectoryLock(out_dir, "training") if out_dir is not None and main else contextlib.nullcontext():
-            return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks, run)
-    except Exception:
-        if created and main and not (out_dir / HISTORY_NAME).exists():  # never half-made: no epoch, no folder
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+    # never half-made: no epoch, no folder; one writer per run directory: a second one fails at once, naming this
+    with removed_if_unfinished(out_dir if main else None, HISTORY_NAME), \
+            DirectoryLock(out_dir, "training") if out_dir is not None and main else contextlib.nullcontext():
+        return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks, run)
 
 
 def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str, out_dir: Path | None,
