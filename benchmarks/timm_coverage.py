@@ -2,7 +2,9 @@
 
 Per model: conversion (torch.export -> Keras) with parity on BatchNorm-calibrated weights (limit 1e-4 relative),
 one Keras training step (weights and BatchNorm statistics must change), the Keras-saved checkpoint loaded back in
-timm (equal logits), the graph reloaded from its stored JSON in safe mode; conversion seconds and transposes.
+timm (equal logits), the graph reloaded from its stored JSON in safe mode, the zoo's SavedModel and TFLite exporters
+(``zoo_core.export.savedmodel``/``tflite``) run on the converted model with its logits; conversion seconds and
+transposes.
 
     PYTHONPATH=.:plugins python benchmarks/timm_coverage.py [--size 64] [--models a,b,...] [--out docs/timm-coverage.md]
 
@@ -40,7 +42,7 @@ MODELS = [
     ("swin_tiny_patch4_window7_224", "Swin", 224), ("mixer_b16_224", "MLP-Mixer", 224),
     ("levit_128s", "LeViT", 224), ("tiny_vit_5m_224", "TinyViT", 224), ("mobilevit_xxs", "MobileViT", 256),
     ("edgenext_xx_small", "EdgeNeXt", 256), ("dpn68", "DPN", 64), ("res2net50_14w_8s", "Res2Net", 64),
-    ("resnest14d", "ResNeSt", 64), ("wide_resnet50_2", "Wide ResNet", 64), ("selecsls42b", "SelecSLS", 64),
+    ("resnest14d", "ResNeSt", 64), ("selecsls42b", "SelecSLS", 64),
     ("tresnet_m", "TResNet", 64),
     ("hrnet_w18_small", "HRNet", 64), ("nf_resnet26", "NFNet", 64), ("resnetv2_50x1_bit", "ResNetV2 (BiT)", 64),
     ("efficientformer_l1", "EfficientFormer", 224), ("coat_lite_tiny", "CoaT", 224),
@@ -105,11 +107,42 @@ def run_one(name: str, size: int) -> dict:
         ref = torch_model(torch.from_numpy(x)).numpy()
     got = np.asarray(keras_model(x.transpose(0, 2, 3, 1), training=False))
     row["to_timm_rel"] = float(np.max(np.abs(ref - got)) / max(np.max(np.abs(ref)), 1e-12))
-    with tempfile.TemporaryDirectory():
-        pass
+    row.update(export_checks(name, keras_model, size, x.transpose(0, 2, 3, 1), got))
     row["ok"] = bool(row["rel"] <= verify.RTOL and row["to_timm_rel"] <= verify.RTOL and row["train_weights"]
-                     and row["train_bn"] and row["graph_reload"])
+                     and row["train_bn"] and row["graph_reload"] and row.get("savedmodel_rel", 1) <= verify.RTOL
+                     and row.get("tflite_rel", 1) <= TFLITE_RTOL)
     return row
+
+
+TFLITE_RTOL = 1e-3  # TFLite's float kernels (fused, reordered sums) differ from TF's more than TF from torch
+
+
+def export_checks(name: str, keras_model, size: int, x_nhwc, reference) -> dict:
+    """The zoo's SavedModel and TFLite exporters on the converted model: relative Δlogits of each, or the error."""
+    import tempfile
+
+    import numpy as np
+
+    from zoo_core.export import savedmodel, tflite
+    from zoo_core.export.source import Source
+    from zoo_core.torch2keras import timm_models
+
+    entry = timm_models.entry(name).replace(num_classes=10, input_size=(size, size))
+    source = Source(keras_model, "tf", f"timm:{name} (converted)", entry, None)
+    scale = max(float(np.max(np.abs(reference))), 1e-12)
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, module, path in (("savedmodel", savedmodel, Path(tmp) / "sm"),
+                                  ("tflite", tflite, Path(tmp) / "model.tflite")):
+            t = time.perf_counter()
+            try:
+                module.write(source, path)
+                got = module.runner(path)(x_nhwc)
+                out[f"{fmt}_rel"] = float(np.max(np.abs(got - reference)) / scale)
+            except Exception as exc:  # an export failure is a row's finding, not the script's
+                out[f"{fmt}_error"] = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            out[f"{fmt}_s"] = round(time.perf_counter() - t, 1)
+    return out
 
 
 def main() -> int:
@@ -171,23 +204,36 @@ def write_table(results: dict, out: Path) -> None:
         "relative to the largest logit on calibrated weights (limit 1e-4); train = one Keras SGD step changed the "
         "weights / the BatchNorm statistics; to timm = the trained Keras weights loaded in timm, relative Δlogits; "
         "graph = the stored Keras JSON reloads in safe mode with identical logits; dynamic = batch/height/width "
-        "symbolic in the Keras input; SavedModel/TFLite export is not verified by this script yet.",
+        "symbolic in the Keras input; SavedModel / TFLite = the zoo's exporters on the converted model, relative "
+        "Δlogits of the exported file against the Keras model (limits 1e-4 / 1e-3).",
         "",
-        "| model | family | input | ok | parity | train w/bn | to timm | graph | transposes | layers | dynamic | "
-        "convert s | error |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | family | input | ok | parity | train w/bn | to timm | graph | SavedModel | TFLite | transposes | "
+        "layers | dynamic | convert s | error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "rel" in r:
             dyn = "".join(k[0] for k, v in r.get("dynamic", {}).items() if v) or "-"
             lines.append(f"| {r['model']} | {r['family']} | {r['size']} | {'yes' if r['ok'] else 'no'} | "
                          f"{r['rel']:.1e} | {'y' if r['train_weights'] else 'n'}/{'y' if r['train_bn'] else 'n'} | "
-                         f"{r['to_timm_rel']:.1e} | {'y' if r['graph_reload'] else 'n'} | {r['transposes']} | "
-                         f"{r['layers']} | {dyn} | {r['convert_s']} | |")
+                         f"{r['to_timm_rel']:.1e} | {'y' if r['graph_reload'] else 'n'} | {_export(r, 'savedmodel')} | "
+                         f"{_export(r, 'tflite')} | {r['transposes']} | {r['layers']} | {dyn} | {r['convert_s']} | "
+                         f"{_errors(r)} |")
         else:
             err = r.get("error", "").replace("|", "\\|")
-            lines.append(f"| {r['model']} | {r['family']} | {r['size']} | no | | | | | | | | | {err} |")
+            lines.append(f"| {r['model']} | {r['family']} | {r['size']} | no | | | | | | | | | | | {err} |")
     out.write_text("\n".join(lines) + "\n")
+
+
+def _export(row: dict, fmt: str) -> str:
+    if f"{fmt}_rel" in row:
+        return f"{row[fmt + '_rel']:.1e}"
+    return "fail" if f"{fmt}_error" in row else "-"
+
+
+def _errors(row: dict) -> str:
+    return "; ".join(f"{fmt}: {row[fmt + '_error']}" for fmt in ("savedmodel", "tflite")
+                     if f"{fmt}_error" in row).replace("|", "\\|")
 
 
 if __name__ == "__main__":
