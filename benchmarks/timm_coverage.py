@@ -60,7 +60,6 @@ MODELS = [
 
 def run_one(name: str, size: int) -> dict:
     """Everything measured for one model (in this process)."""
-    import tempfile
 
     import numpy as np
 

@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from . import backends, hub, models, plugins
+from .architecture import BuildSpec
 from .checkpoint.format import WEIGHTS_NAME, read_config
 from .checkpoint.io import load_dir
 from .checkpoint.resolve import entry_from_config
 from .errors import ZooError
 from .fileio import sha256_file
 from .frameworks import FRAMEWORKS, canonical_framework, import_torch, is_installed
+from .torch2keras import builders as timm_builders
+from .torch2keras import timm_models
 
-LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "token", "endpoint")
+LOAD_KEYWORDS = ("num_classes", "in_chans", "input_size", "strict", "weights", "pretrained", "token", "endpoint")
 
 
 def _name(caller: str, name: Any) -> str:
@@ -38,8 +41,8 @@ def _is_path(name: str) -> bool:
 
 def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None = None,
          in_chans: int | None = None, input_size: tuple[int, int] | int | None = None, strict: bool = True,
-         weights: str | None = None, token: str | None = None, endpoint: str | None = None,
-         **config: Any) -> Any:
+         weights: str | None = None, pretrained: bool | None = None, token: str | None = None,
+         endpoint: str | None = None, **config: Any) -> Any:
     """Load a model as a plain ``torch.nn.Module`` or ``keras.Model``.
 
     ``name_or_path``: a registry name or alias (random init), a checkpoint directory (zoo or timm layout), or a
@@ -47,10 +50,25 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
     Torch models take NCHW input, Keras models NHWC. ``num_classes``, ``in_chans`` and ``input_size`` override
     the registry entry; extra keywords override its config. For a checkpoint, a different ``num_classes``
     re-initialises only the head. ``weights="default"`` loads the Hub weights a registry entry names (pinned
-    revision, sha256 checked). ``token``/``endpoint`` override huggingface_hub's settings for Hub handles.
+    revision, sha256 checked). ``pretrained=True``: for ``timm:NAME[.TAG]`` the Hub repo ``timm/NAME.TAG`` (timm's
+    default tag when none is given; a tag implies ``pretrained``), loaded by timm's own loader and converted for
+    Keras, ImageNet heads with their class names; for a registry entry the same as ``weights="default"``.
+    ``token``/``endpoint`` override huggingface_hub's settings for Hub downloads.
     """
     canonical_framework(framework)
     name_or_path = _name("zoo.load()", name_or_path)
+    if pretrained not in (None, True, False):
+        raise ZooError(f"pretrained must be True or False, got {pretrained!r}")
+    if pretrained and weights is not None:
+        raise ZooError("pass pretrained=True or weights=, not both")
+    if not _is_path(name_or_path) and not name_or_path.startswith("hf://") and pretrained is not False:
+        entry = models.get_entry(name_or_path)
+        if entry.architecture.startswith(timm_models.PREFIX):
+            if pretrained or timm_models.split_tag(entry.name)[1]:
+                return _timm_pretrained(entry, framework, num_classes=num_classes, in_chans=in_chans,
+                                        input_size=input_size, config=config, token=token, endpoint=endpoint)
+        elif pretrained:
+            weights = "default"
     if weights is not None and not name_or_path.startswith("hf://"):
         if weights != "default":
             raise ZooError(f"weights={weights!r}: use weights='default' (the registry's Hub weights) or a hf:// handle")
@@ -75,6 +93,30 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
     entry = models.get_entry(name_or_path)
     return models.build(entry, framework, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
                         config=config or None, keywords=LOAD_KEYWORDS)
+
+
+def _timm_pretrained(entry: Any, framework: str, *, num_classes: int | None, in_chans: int | None,
+                     input_size: tuple[int, int] | int | None, config: dict[str, Any], token: str | None,
+                     endpoint: str | None) -> Any:
+    """``timm:NAME[.TAG]`` with the weights of the Hub repo ``timm/NAME.TAG`` (timm's layout: config.json +
+    model.safetensors), in either framework; the head keeps its class names when it is kept."""
+    fw = canonical_framework(framework)
+    repo = timm_models.hub_repo(entry.name)
+    folder = hub.pull(repo, token=token, endpoint=endpoint)
+    cfg = read_config(folder)
+    found = timm_models.checkpoint_entry(entry.name, cfg, f"hf://{repo}")
+    built = models.specialise(found, num_classes=num_classes, in_chans=in_chans, input_size=input_size,
+                              config=config or None)
+    backends.get(fw)  # the framework is installed (timm and torch are needed either way: imported below)
+    spec = BuildSpec.from_entry(built)
+    model = timm_builders.build_torch(spec, weights=folder / WEIGHTS_NAME, pretrained_cfg=cfg.get("pretrained_cfg"))
+    if fw == "tf":
+        model = timm_builders.build_keras(spec, torch_model=model)
+    models.attach(model, built, fw)
+    labels = timm_models.class_names(cfg, built.num_classes) if built.num_classes == found.num_classes else None
+    if labels:
+        model.zoo_labels = labels
+    return model
 
 
 def model_info(name: str, *, params: bool = False) -> dict[str, Any]:

@@ -190,6 +190,30 @@ def _one_line(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {text if len(text) <= limit else text[:limit] + '…'}"
 
 
+def specialise(entry: ModelEntry, *, num_classes: int | None = None, in_chans: int | None = None,
+               input_size: tuple[int, int] | int | None = None, config: dict | None = None) -> ModelEntry:
+    """The entry with the given overrides (None keeps the entry's value); sizes must be whole numbers."""
+    update: dict[str, Any] = {}
+    if num_classes is not None:
+        update["num_classes"] = whole_number("num_classes", num_classes)
+    if in_chans is not None:
+        update["in_chans"] = whole_number("in_chans", in_chans)
+    if input_size is not None:
+        update["input_size"] = _input_size(input_size)
+    if config:
+        update["config"] = {**entry.config, **config}
+    try:
+        return entry.replace(**update) if update else entry
+    except catalog.EntryError as exc:  # e.g. num_classes=0
+        raise BuildError(f"cannot build {entry.name!r}: {'.'.join(map(str, exc.loc))} {exc}") from None
+
+
+def attach(model: Any, entry: ModelEntry, framework: str) -> Any:
+    """Record on ``model`` what it is (``model.zoo_spec``): the entry as built and its framework."""
+    setattr(model, SPEC_ATTR, ModelSpec(entry, canonical_framework(framework)))
+    return model
+
+
 def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, in_chans: int | None = None,
           input_size: tuple[int, int] | int | None = None, config: dict | None = None,
           keywords: Sequence[str] = SIZE_KEYWORDS) -> Any:
@@ -205,19 +229,7 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
     if fw not in arch.frameworks:
         raise ZooError(f"architecture {arch.name!r} has no {fw} builder; it builds in: {', '.join(arch.frameworks)}")
     backends.get(fw)  # checks the framework is installed, names the extra if not
-    update: dict[str, Any] = {}
-    if num_classes is not None:
-        update["num_classes"] = whole_number("num_classes", num_classes)
-    if in_chans is not None:
-        update["in_chans"] = whole_number("in_chans", in_chans)
-    if input_size is not None:
-        update["input_size"] = _input_size(input_size)
-    if config:
-        update["config"] = {**entry.config, **config}
-    try:
-        built = entry.replace(**update) if update else entry
-    except catalog.EntryError as exc:
-        raise BuildError(f"cannot build {entry.name!r}: {'.'.join(map(str, exc.loc))} {exc}") from None
+    built = specialise(entry, num_classes=num_classes, in_chans=in_chans, input_size=input_size, config=config)
     spec = BuildSpec.from_entry(built)
     tracked = _ReadTracker(spec.config)
     try:
@@ -250,7 +262,7 @@ def build(entry: ModelEntry, framework: str, *, num_classes: int | None = None, 
             f"unknown keyword {unknown[0]!r} for {built.name!r}: neither an argument nor a config key the "
             f"{arch.name!r} builder reads; {hint}(known: {', '.join(known)})"
         )
-    setattr(model, SPEC_ATTR, ModelSpec(built, fw))
+    attach(model, built, fw)
     log.info("built %s (%s, %s) with %d classes, %d channels, input %s", built.name, arch.name, fw,
              built.num_classes, built.in_chans, built.input_size)
     return model

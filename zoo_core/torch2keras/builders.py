@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
 from ..architecture import BuildSpec
+from ..errors import CheckpointError
 from ..fileio import atomic_write, cache_dir
 from . import convert as conv
 from . import timm_models, verify
@@ -22,11 +24,22 @@ from . import timm_models, verify
 log = logging.getLogger("zoo.torch2keras")
 
 
-def build_torch(spec: BuildSpec) -> Any:
+def build_torch(spec: BuildSpec, *, weights: str | Path | None = None,
+                pretrained_cfg: Mapping[str, Any] | None = None) -> Any:
+    """timm's model; with ``weights`` (a safetensors file of timm's state_dict, ``pretrained_cfg`` the config it
+    was saved with) loaded by timm's own pretrained loader, which adapts a different head or input channels."""
     timm = timm_models.import_timm()
-    model = timm.create_model(timm_models.model_name(spec.architecture), pretrained=False,
-                              num_classes=spec.num_classes, in_chans=spec.in_chans, **dict(spec.config))
-    return model
+    name = timm_models.model_name(spec.architecture)
+    if weights is None:
+        return timm.create_model(name, pretrained=False, num_classes=spec.num_classes, in_chans=spec.in_chans,
+                                 **dict(spec.config))
+    overlay = {**dict(pretrained_cfg or {}), "file": str(weights), "source": "", "hf_hub_id": None, "url": None}
+    try:
+        return timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, num_classes=spec.num_classes,
+                                 in_chans=spec.in_chans, **dict(spec.config))
+    except (RuntimeError, KeyError, ValueError) as exc:  # state_dict key or shape mismatch
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{weights}: timm cannot load these weights into {name}: {first[:300]}") from None
 
 
 def _cache_file(spec: BuildSpec) -> Path:
@@ -38,9 +51,10 @@ def _cache_file(spec: BuildSpec) -> Path:
     return cache_dir() / "torch2keras" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
-def build_keras(spec: BuildSpec) -> Any:
-    """The Keras model of a timm architecture: converted (parity checked) or from the cache, timm's init weights."""
-    torch_model = build_torch(spec).eval()
+def build_keras(spec: BuildSpec, *, torch_model: Any = None) -> Any:
+    """The Keras model of a timm architecture: converted (parity checked) or from the cache, with the weights of
+    ``torch_model`` (a fresh timm model, timm's init, when not given)."""
+    torch_model = (build_torch(spec) if torch_model is None else torch_model).eval()
     file = _cache_file(spec)
     if file.is_file():
         stored = json.loads(file.read_text())

@@ -35,9 +35,36 @@ def import_timm() -> Any:
     return timm
 
 
+HUB_OWNER = "timm"  # timm publishes NAME.TAG as the Hub repo timm/NAME.TAG
+DROPPED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay")
+
+
 def model_name(name: str) -> str:
     """The timm model name of ``timm:NAME`` (the pretrained tag after a dot is kept apart by timm itself)."""
     return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+
+def split_tag(name: str) -> tuple[str, str | None]:
+    """``timm:NAME.TAG`` -> (NAME, TAG or None)."""
+    base, _, tag = model_name(name).partition(".")
+    return base, tag or None
+
+
+def known_tags(base: str) -> list[str]:
+    """The pretrained tags timm knows for a model name."""
+    return [n.partition(".")[2] for n in import_timm().list_pretrained(f"{base}.*")]
+
+
+def hub_repo(name: str) -> str:
+    """The Hub repo of a pretrained ``timm:NAME[.TAG]``: ``timm/NAME.TAG``, timm's default tag when none is given."""
+    base, tag = split_tag(name)
+    if tag is None:
+        cfg = _pretrained_cfg(base)
+        tag = cfg.get("tag")
+        if not tag:
+            raise UnknownModelError(f"timm has no pretrained weights for {base!r}: load it with pretrained=False, "
+                                    f"or name a tag pushed to the Hub as timm:{base}.TAG")
+    return f"{HUB_OWNER}/{base}.{tag}"
 
 
 def is_timm_name(name: str) -> bool:
@@ -67,27 +94,71 @@ def list_names(pattern: str = "*") -> list[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _pretrained_cfg(base: str) -> dict[str, Any]:
+def _pretrained_cfg(name: str) -> dict[str, Any]:
+    """timm's pretrained config of ``NAME`` (its default tag) or ``NAME.TAG``; the default one for a tag timm does
+    not know (a repo pushed under a new tag)."""
     timm = import_timm()
-    cfg = timm.models.get_pretrained_cfg(base)
+    try:
+        cfg = timm.models.get_pretrained_cfg(name)
+    except RuntimeError:  # "Invalid pretrained tag"
+        cfg = timm.models.get_pretrained_cfg(name.partition(".")[0])
     return cfg.to_dict() if cfg is not None else {}
 
 
-def entry(name: str) -> ModelEntry:
-    """The registry entry of ``timm:NAME``, preprocessing from timm's default pretrained config."""
+def entry(name: str, pretrained_cfg: dict[str, Any] | None = None) -> ModelEntry:
+    """The registry entry of ``timm:NAME[.TAG]``: preprocessing from ``pretrained_cfg`` (a Hub repo's) or timm's
+    pretrained config of the tag (its default tag when none is given)."""
     base = check_name(name)
-    cfg = _pretrained_cfg(base)
+    _, tag = split_tag(name)
+    cfg = pretrained_cfg if pretrained_cfg is not None else _pretrained_cfg(f"{base}.{tag}" if tag else base)
     c, h, w = cfg.get("input_size", (3, 224, 224))
     interpolation = cfg.get("interpolation", "bicubic")
     mean = tuple(cfg.get("mean", IMAGENET_MEAN))
     return ModelEntry(
-        name=PREFIX + base, architecture=PREFIX + base, num_classes=int(cfg.get("num_classes") or 1000),
+        name=PREFIX + base + (f".{tag}" if tag else ""), architecture=PREFIX + base,
+        num_classes=int(cfg.get("num_classes") or 1000),
         input_size=(int(h), int(w)), mean=mean, std=tuple(cfg.get("std", IMAGENET_STD)),
         description=f"timm {base} (Keras: converted from torch)", in_chans=int(c),
         interpolation=interpolation if interpolation in ("nearest", "bilinear", "bicubic") else "bicubic",
         crop_pct=float(cfg.get("crop_pct", 0.875)), crop_mode="center" if cfg.get("crop_mode") != "squash"
         else "squash", license=str(cfg.get("license") or "unknown"), source="timm",
     )
+
+
+def checkpoint_entry(name: str, config: dict[str, Any], where: str) -> ModelEntry:
+    """The entry of a timm Hub repo's config.json (``architecture``, ``num_classes``, ``model_args``,
+    ``pretrained_cfg``), checked against the name it was pulled for."""
+    base, _ = split_tag(name)
+    arch = str(config.get("architecture", "")).partition(".")[0]
+    if arch != base:
+        raise UnknownModelError(f"{where}: config.json names architecture {arch or None!r}, not {base!r}; "
+                                "is it a timm model repo of that model?")
+    pcfg = dict(config.get("pretrained_cfg") or {})
+    pcfg.setdefault("num_classes", config.get("num_classes", 1000))
+    args = {k: v for k, v in (config.get("model_args") or {}).items() if k not in DROPPED_MODEL_ARGS}
+    found = entry(name, pcfg)
+    return found.replace(num_classes=int(config.get("num_classes") or pcfg["num_classes"]), config=args,
+                         source=where)
+
+
+def class_names(config: dict[str, Any], num_classes: int) -> list[str] | None:
+    """Class names of a timm checkpoint's head: its ``label_names`` (ImageNet synsets become their descriptions),
+    else ImageNet's as timm infers the subset from the number of classes; None when neither applies."""
+    import_timm()
+    from timm.data import ImageNetInfo, infer_imagenet_subset
+
+    names = config.get("label_names") or (config.get("pretrained_cfg") or {}).get("label_names")
+    subset = infer_imagenet_subset({"num_classes": num_classes})
+    info = ImageNetInfo(subset) if subset else None
+    if isinstance(names, dict):
+        names = [names.get(str(i), names.get(i, str(i))) for i in range(num_classes)]
+    if names:
+        if len(names) != num_classes:
+            return None
+        if info is not None and all(n in info.label_names() for n in names):
+            return [info.label_name_to_description(n) for n in names]
+        return [str(n) for n in names]
+    return list(info.label_descriptions()) if info is not None else None
 
 
 def timm_config(spec: BuildSpec) -> dict[str, Any]:
