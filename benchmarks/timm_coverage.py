@@ -161,7 +161,7 @@ def main() -> int:
     res_file = Path(args.results)
     res_file.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(res_file.read_text()) if res_file.is_file() else {}
-    for name, family, size in wanted:
+    for name, family, size in run_order(wanted):
         if name in results and not args.models:
             continue
         start = time.perf_counter()
@@ -185,6 +185,17 @@ def main() -> int:
         print(f"{name}: {'ok' if row['ok'] else 'FAIL ' + row.get('error', '')}", flush=True)
     write_table(results, Path(args.out))
     return 0
+
+
+def run_order(models: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Breadth first: one model of every family (small inputs before 224 px), then the rest; a run cut short
+    still covers as many families as it can."""
+    seen: set[str] = set()
+    first, rest = [], []
+    for m in models:
+        (rest if m[1] in seen else first).append(m)
+        seen.add(m[1])
+    return sorted(first, key=lambda m: m[2] > 64) + rest
 
 
 def write_table(results: dict, out: Path) -> None:

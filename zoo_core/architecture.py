@@ -42,6 +42,11 @@ class BuildSpec:
                    tuple(entry.input_size))
 
 
+# The tf builder of an architecture that registers a torch builder only: the PyTorch-to-Keras converter, reached by
+# name when a Keras model is built (like a dispatch table; nothing here imports it).
+CONVERTER = "zoo_core.torch2keras.builders:build_converted"
+
+
 @dataclass(frozen=True)
 class Architecture:
     """An image-classification architecture a plugin provides.
@@ -50,6 +55,8 @@ class Architecture:
       keras.Model. Use ``"module:function"`` strings so that frameworks are imported only when a model is built.
     - ``stages``: ordered stage names, input to output; the last one is the head (never frozen by ``until``).
     - ``stage_patterns``: stage -> fnmatch patterns of the canonical parameter names that belong to it.
+    - A torch builder alone is enough: the tf builder is then the converter (``CONVERTER``: torch.export ->
+      Keras, parity checked at each build); a hand-written tf builder overrides it.
     - ``timm``: optional callable(BuildSpec) -> ``{"architecture": timm name, "model_args": {...}}`` (or None) when
       the torch model is a timm model, so checkpoints carry the keys ``timm.create_model("local-dir:...")`` reads.
     """
@@ -63,6 +70,8 @@ class Architecture:
 
     def __post_init__(self) -> None:
         builders = {canonical_framework(k): v for k, v in self.builders.items()}
+        if "torch" in builders and "tf" not in builders:
+            builders["tf"] = CONVERTER
         object.__setattr__(self, "builders", builders)
         object.__setattr__(self, "stages", tuple(self.stages))
         patterns = {k: tuple(v) for k, v in self.stage_patterns.items()}
@@ -76,6 +85,11 @@ class Architecture:
     @property
     def frameworks(self) -> tuple[str, ...]:
         return tuple(fw for fw in ("torch", "tf") if fw in self.builders)
+
+    @property
+    def converted(self) -> bool:
+        """True when the Keras model is generated from the torch one (no hand-written tf builder)."""
+        return self.builders.get("tf") == CONVERTER
 
     @property
     def head(self) -> str:

@@ -60,9 +60,10 @@ def test_architecture_registered_and_meets_the_plugin_contract():
     assert arch is not None and arch.frameworks == ("torch", "tf")
     assert arch.stages == ("stem", *(f"stage{i}" for i in range(1, 8)), "head")
     # the kit: no framework import from zoo_efficientnet, every tensor in one stage, freeze by stage, checkpoint
-    # round trips (parity is measured below)
-    check_architecture("efficientnet_b0", input_size=32, checks=("registered", "plugin_import", "build",
-                                                                 "save_load", "stages"))
+    # round trips, the hand-written Keras builder agrees with the converter (parity is measured below)
+    report = check_architecture("efficientnet_b0", input_size=32, checks=("registered", "plugin_import", "build",
+                                                                          "save_load", "converter_parity", "stages"))
+    assert report.result("converter_parity").status == "ok"
 
 
 def test_torch_build_is_timm_efficientnet_b0():

@@ -96,10 +96,12 @@ def pair(request, tb, fb):
 
 def test_plugin_contract():
     """The kit every plugin runs: importing zoo_resnet loads no framework, stages cover every tensor and freeze
-    stage by stage in both frameworks, checkpoints round-trip (parity is measured below at two depths)."""
-    report = check_architecture("resnet18", input_size=32,
-                                checks=("registered", "plugin_import", "build", "save_load", "stages"))
+    stage by stage in both frameworks, checkpoints round-trip, the hand-written Keras builder agrees with the
+    converter (parity is measured below at two depths)."""
+    report = check_architecture("resnet18", input_size=32, checks=("registered", "plugin_import", "build",
+                                                                   "save_load", "converter_parity", "stages"))
     assert report.ok and report.frameworks == ("torch", "tf")
+    assert report.result("converter_parity").status == "ok"
     arch = zoo_core.plugins.get_architecture("resnet")
     assert arch.stages == ("stem", "stage1", "stage2", "stage3", "stage4", "head")
     assert {"resnet18", "resnet34", "resnet50"} <= set(zoo_core.list_models("resnet*"))

@@ -51,9 +51,11 @@ def pair(request):
 
 
 def test_plugin_contract():
-    """The kit: importing zoo_vit loads no framework, checkpoints round-trip, stages freeze in both frameworks."""
-    report = check_architecture("vit_tiny_patch16_224", input_size=32,
-                                checks=("registered", "plugin_import", "build", "save_load", "stages"))
+    """The kit: importing zoo_vit loads no framework, checkpoints round-trip, stages freeze in both frameworks, the
+    hand-written Keras builder agrees with the converter."""
+    report = check_architecture("vit_tiny_patch16_224", input_size=32, checks=(
+        "registered", "plugin_import", "build", "save_load", "converter_parity", "stages"))
+    assert report.result("converter_parity").status == "ok"
     assert report.ok and report.result("plugin_import").detail.endswith("importing zoo_vit imports no framework")
 
 

@@ -156,7 +156,8 @@ def test_a_sound_plugin_passes_every_check():
     assert [r.check for r in report.results] == [
         "registered", "plugin_import", "build[torch]", "build[tf]", "output_shape[torch]", "output_shape[tf]",
         "param_parity", "canonical_names", "save_load[torch]", "save_load[tf]", "logits_parity[torch->tf]",
-        "logits_parity[tf->torch]", "stages[torch]", "stages[tf]"]
+        "logits_parity[tf->torch]", "converter_parity", "stages[torch]", "stages[tf]"]
+    assert report.result("converter_parity").detail.startswith("hand-written and converted Keras models agree")
     assert report.result("param_parity").detail == "133 in both"
     detail = report.result("plugin_import").detail
     assert detail == "plugin zoo_faulty (zoo-faulty): importing zoo_faulty imports no framework"
@@ -202,12 +203,22 @@ def test_builder_that_cannot_be_imported():
            "AttributeError" in failed(report)["build[torch]"]
 
 
-def test_missing_framework_builder_is_named():
-    report = check_architecture("faulty_torch_only", frameworks=["pytorch", "keras"], checks=FAST,
+def test_torch_only_plugin_gets_the_converter_as_its_tf_builder():
+    """A torch builder alone: the Keras model is converted from it and passes the contract like a hand-written one."""
+    report = check_architecture("faulty_torch_only")
+    assert report.ok and report.frameworks == ("torch", "tf")
+    assert report.result("build[tf]").detail.endswith("(converted from the torch builder)")
+    assert report.result("converter_parity").status == "skipped"
+    assert report.result("logits_parity[torch->tf]").status == "ok"
+    assert "faulty_torch_only" in zoo.list_models("faulty_*", framework="tf")
+
+
+def test_hand_written_builder_that_disagrees_with_the_converter():
+    """The converter is the reference a hand-written Keras builder is checked against."""
+    report = check_architecture("faulty_numerics", checks=("registered", "build", "converter_parity"),
                                 raise_on_failure=False)
-    assert "has no tf builder: add 'tf': 'module:function' to Architecture(builders=...)" in \
-           failed(report)["build[tf]"]
-    assert check_architecture("faulty_torch_only", checks=FAST).frameworks == ("torch",)
+    msg = failed(report)["converter_parity"]
+    assert "'zoo_faulty_keras:build_same_padding'" in msg and "give other logits for the same weights" in msg
 
 
 def test_plugin_module_that_imports_a_framework():

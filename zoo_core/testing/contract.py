@@ -30,6 +30,8 @@ from ..frameworks import canonical_framework, is_installed, require
 from ..layout import to_layout
 from ..parity import ATOL, RTOL, compare, random_batch, randomize, realistic_weights
 from ..plugins import ALLOWLIST_ENV
+from ..torch2keras import convert as t2k
+from ..torch2keras import verify as t2k_verify
 from ..training import stages
 
 
@@ -114,7 +116,7 @@ def check_stage_coverage(arch: Any, keys: Any, *, where: str = "") -> None:
 
 FRAMEWORK_MODULES = ("torch", "torchvision", "timm", "tensorflow", "keras", "triton")
 CHECKS = ("registered", "plugin_import", "build", "output_shape", "param_parity", "canonical_names", "save_load",
-          "logits_parity", "stages")
+          "logits_parity", "converter_parity", "stages")
 
 
 class ContractError(AssertionError):
@@ -235,9 +237,11 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
     ``output_shape`` ((2, num_classes), finite), ``param_parity`` (equal learnable parameter counts),
     ``canonical_names`` (equal canonical tensor names and shapes), ``save_load`` (a saved checkpoint loads
     bit-exact in the same framework), ``logits_parity`` (through a checkpoint, both directions, max |Δlogits| <=
-    1e-4 and a bit-exact round trip, see ``check_parity``), ``stages`` (every tensor in exactly one stage, and
-    ``freeze(until=stage)`` freezes exactly the stages up to it). ``frameworks`` defaults to every framework the
-    architecture builds in that is installed; keep ``input_size`` small for speed. Raises ``ContractError`` naming
+    1e-4 and a bit-exact round trip, see ``check_parity``), ``converter_parity`` (a hand-written tf builder and the
+    converted torch builder agree on the same weights; skipped when the tf builder is the converter), ``stages``
+    (every tensor in exactly one stage, and ``freeze(until=stage)`` freezes exactly the stages up to it).
+    ``frameworks`` defaults to every framework the architecture builds in that is installed (a torch builder
+    alone gives tf through the converter); keep ``input_size`` small for speed. Raises ``ContractError`` naming
     every failed check and the hook or builder to fix (or returns the report with ``raise_on_failure=False``).
     """
     __tracebackhide__ = True  # pytest shows the ContractError, not the kit's internals
@@ -322,7 +326,8 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
             if backends.framework_of(model) != fw:
                 raise ContractError(f"{_builder_ref(arch, fw)} returned a {type(model).__name__}, not a {fw} model")
             built[fw] = model
-            res.detail = f"{type(model).__name__}, {backends.get(fw).count_params(model):,} parameters"
+            res.detail = f"{type(model).__name__}, {backends.get(fw).count_params(model):,} parameters" + \
+                (" (converted from the torch builder)" if fw == "tf" and arch.converted else "")
 
     batch = np.random.default_rng(0).standard_normal((2, entry.in_chans, *size)).astype(np.float32)
     if "output_shape" in wanted:
@@ -391,11 +396,52 @@ def check_architecture(name: str, frameworks: tuple[str, ...] | list[str] | None
                     ) from None
                 res.detail = f"max |Δlogits| {r.max_abs:.2g} ({r.max_rel:.2g} relative), round trip bit-exact"
 
+    if "converter_parity" in wanted and both:
+        if arch.converted:
+            skip("converter_parity", "the tf builder is the converter (logits_parity checks it)")
+        else:
+            with check("converter_parity") as res:
+                res.detail = _check_converter(models.spec_of(built["torch"]).entry, arch)
+
     if "stages" in wanted:
         for fw, model in built.items():
             with check(f"stages[{fw}]") as res:
                 res.detail = _check_stages(model, fw, arch)
     return finish()
+
+
+def _check_converter(entry: Any, arch: Any) -> str:
+    """The hand-written tf builder and the converter (torch builder -> Keras) agree: same canonical tensors, logits
+    within the converter's limit (1e-4 relative) on the same realistic weights."""
+    tb, kb = backends.get("torch"), backends.get("tf")
+    batch = random_batch(entry, 2, 0)
+    tensors = realistic_weights(entry, 0, batch=batch)
+    torch_model = models.build(entry, "torch")
+    tb.from_canonical(torch_model, tensors)
+    hand = models.build(entry, "tf")
+    kb.from_canonical(hand, tensors)
+    start = time.perf_counter()
+    try:
+        converted = t2k.convert(torch_model, tuple(entry.input_size), entry.in_chans).model
+    except Exception as exc:
+        raise ContractError(f"the converter cannot build the Keras model of {_builder_ref(arch, 'torch')}: "
+                            f"{type(exc).__name__}: {exc}") from None
+    seconds = time.perf_counter() - start
+    names = set(kb.to_canonical(converted)), set(tensors)
+    if names[0] != names[1]:
+        raise ContractError(f"the converted Keras model has other tensors than {_builder_ref(arch, 'tf')}: only "
+                            f"converted {sorted(names[0] - names[1])[:5]}, only hand-written "
+                            f"{sorted(names[1] - names[0])[:5]}")
+    x = to_layout(batch, "tf", source="NCHW")
+    a, b = kb.predict(hand, x), kb.predict(converted, x)
+    scale = max(float(np.max(np.abs(a))), 1e-12)
+    rel = float(np.max(np.abs(a - b))) / scale
+    if not rel <= t2k_verify.RTOL:
+        raise ContractError(f"{_builder_ref(arch, 'tf')} and the converted {_builder_ref(arch, 'torch')} give "
+                            f"other logits for the same weights ({rel:.3g} relative, limit {t2k_verify.RTOL:g}): "
+                            "one of them is "
+                            "wrong; logits_parity tells which")
+    return f"hand-written and converted Keras models agree to {rel:.2g} relative (converted in {seconds:.1f} s)"
 
 
 def _check_save_load(model: Any, fw: str, batch: np.ndarray) -> str:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import plugins
 from .._version import __version__
-from ..architecture import BuildSpec
-from ..errors import CheckpointError
+from ..architecture import BuildSpec, resolve
+from ..errors import CheckpointError, ConversionError
 from ..fileio import atomic_write, cache_dir
 from . import convert as conv
 from . import timm_models, verify
@@ -49,6 +50,21 @@ def _cache_file(spec: BuildSpec) -> Path:
     key = json.dumps([spec.architecture, spec.num_classes, spec.in_chans, list(spec.input_size),
                       sorted(dict(spec.config).items()), timm.__version__, torch.__version__, __version__])
     return cache_dir() / "torch2keras" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
+def build_converted(spec: BuildSpec) -> Any:
+    """The tf builder of a plugin architecture with a torch builder only: its torch model converted to Keras
+    (parity checked on calibrated weights at every build; not cached, the plugin's code may change between
+    builds), with the torch model's initial weights."""
+    arch = plugins.get_architecture(spec.architecture)
+    if arch is None or "torch" not in arch.builders:
+        raise ConversionError(f"architecture {spec.architecture!r} has no torch builder to convert to Keras: "
+                              "register one with Architecture(builders={'torch': 'module:function'})")
+    torch_model = resolve(arch.builders["torch"])(spec).eval()
+    result = conv.convert(torch_model, tuple(spec.input_size), spec.in_chans)
+    result.model.zoo_graph = result.graph
+    result.model.zoo_conversion = result.report()
+    return result.model
 
 
 def build_keras(spec: BuildSpec, *, torch_model: Any = None) -> Any:

@@ -50,7 +50,16 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
     x = rng.standard_normal((batch, in_chans, h, w)).astype(np.float32)
     program = trace.export(model, torch.from_numpy(x))
     emit = importlib.import_module(f"{__package__}.emit")  # imports Keras, after torch
-    keras_model, steps = emit.Emitter(program, x.shape).build()
+    try:
+        keras_model, steps = emit.Emitter(program, x.shape).build()
+    except ConversionError as first:
+        # symbolic height/width that only some sizes satisfy (a flatten before a Linear) leave a Keras layer
+        # without a static input dimension: trace again with only the batch symbolic
+        try:
+            program = trace.export(model, torch.from_numpy(x), dynamic="batch")
+            keras_model, steps = emit.Emitter(program, x.shape).build()
+        except ConversionError:
+            raise first from None
     transposes = sum(1 for layer in keras_model.layers if getattr(layer, "fn", None) == "transpose")
     user = next(s for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT")
     node = next(n for n in program.graph.nodes if n.name == user.arg.name)

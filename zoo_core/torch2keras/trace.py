@@ -66,12 +66,13 @@ def _marked_dropout() -> Iterator[None]:
         F.dropout = original
 
 
-def export(model: Any, example: Any, *, dynamic: bool = True) -> Any:
-    """``torch.export`` the model (eval mode) on ``example`` (NCHW) and decompose it to core ATen."""
+def export(model: Any, example: Any, *, dynamic: bool | str = True) -> Any:
+    """``torch.export`` the model (eval mode) on ``example`` (NCHW) and decompose it to core ATen; ``dynamic``:
+    True (batch, height, width as ``Dim.AUTO``), ``"batch"`` (the batch only) or False (all fixed)."""
     torch = import_torch()
     model = model.eval()
     auto = torch.export.Dim.AUTO
-    dyn = {"x": {0: auto, 2: auto, 3: auto}} if dynamic else None
+    dyn = {"x": {0: auto} if dynamic == "batch" else {0: auto, 2: auto, 3: auto}} if dynamic else None
     name = type(model).__name__
     _markers()
     try:

@@ -32,7 +32,8 @@ def test_found_through_its_entry_point():
 
 def test_small_meets_the_zoo_plugin_contract():
     report = check_architecture("mobilenetv3_small_100", input_size=SIZE)
-    assert report.ok and len(report.results) == 14
+    assert report.ok and len(report.results) == 15
+    assert report.result("converter_parity").status == "ok"  # the hand-written Keras builder = the converter's
 
 
 def test_large_meets_the_zoo_plugin_contract():
