@@ -61,6 +61,9 @@ def load(name_or_path: str, framework: str = "torch", *, num_classes: int | None
         raise ZooError(f"pretrained must be True or False, got {pretrained!r}")
     if pretrained and weights is not None:
         raise ZooError("pass pretrained=True or weights=, not both")
+    if pretrained and (_is_path(name_or_path) or name_or_path.startswith("hf://")):
+        raise ZooError(f"pretrained=True is for model names; {name_or_path!r} is a checkpoint or Hub handle, which "
+                       "has its weights already: drop pretrained=")
     if not _is_path(name_or_path) and not name_or_path.startswith("hf://") and pretrained is not False:
         entry = models.get_entry(name_or_path)
         if entry.architecture.startswith(timm_models.PREFIX):

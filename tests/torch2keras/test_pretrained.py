@@ -87,3 +87,10 @@ def test_pretrained_bad_input_is_one_line(hub, timm_repo):
     with pytest.raises(UnknownModelError, match="names architecture 'resnet10t', not 'resnet18'") as err:
         zoo.load("timm:resnet18.a3_in1k", framework="torch")
     assert "\n" not in str(err.value)
+
+
+def test_pretrained_for_a_catalogue_entry_means_its_registry_weights():
+    with pytest.raises(zoo.ZooError, match="has no weights in the registry"):
+        zoo.load("resnet18", framework="torch", pretrained=True)  # the zoo's own resnet18, not timm's
+    with pytest.raises(zoo.ZooError, match="pretrained=True is for model names"):
+        zoo.load("hf://alice/cnn", framework="torch", pretrained=True)
