@@ -162,8 +162,8 @@ def main() -> int:
     res_file.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(res_file.read_text()) if res_file.is_file() else {}
     for name, family, size in run_order(wanted):
-        if name in results and not args.models:
-            continue
+        if name in results and not args.models and not results[name].get("error", "").startswith("timeout"):
+            continue  # done (a timeout on the shared machine is tried again)
         start = time.perf_counter()
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
         try:
@@ -195,7 +195,14 @@ def run_order(models: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     for m in models:
         (rest if m[1] in seen else first).append(m)
         seen.add(m[1])
-    return sorted(first, key=lambda m: m[2] > 64) + rest
+    return sorted(first, key=lambda m: (m[2] > 64, m[0] in HEAVY)) + rest
+
+
+# the big ones of the list (tens of millions of parameters or very deep): after the small ones of every family
+HEAVY = {"wide_resnet50_2", "densenet121", "cspdarknet53", "beit_base_patch16_224", "mixer_b16_224",
+         "convmixer_768_32", "tresnet_m", "resnetv2_50x1_bit", "res2net50_14w_8s", "xception41", "dpn68",
+         "inception_v3", "nf_resnet26", "twins_svt_small", "sequencer2d_s", "swin_tiny_patch4_window7_224",
+         "maxvit_nano_rw_256", "cait_xxs24_224", "nest_tiny", "efficientformer_l1", "inception_next_tiny"}
 
 
 def write_table(results: dict, out: Path) -> None:
