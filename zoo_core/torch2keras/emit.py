@@ -637,6 +637,39 @@ def _slice(e: Emitter, node: Any) -> Value:
     return e.op("slice", [v.tensor], attrs, node, v.perm)
 
 
+@handles("aten.slice_scatter.default")
+def _slice_scatter(e: Emitter, node: Any) -> Value:
+    """``input`` with ``input[start:end]`` along ``dim`` replaced by ``src``: ``src`` itself when the slice is the
+    whole dimension (what in-place updates of a whole tensor decompose to), else a concat of the three parts."""
+    args = list(node.args) + [None] * (6 - len(node.args))
+    x, src, dim, start, end, step = e.value(args[0]), e.value(args[1]), args[2] or 0, args[3], args[4], args[5]
+    dim %= x.rank
+    if not all(isinstance(a, int) for a in (start or 0, end if end is not None else 0, step or 1)):
+        raise ConversionError(f"slice_scatter with a size computed from the input at {module_path(node)} is not "
+                              "supported")
+    size = e.hint(x.shape[dim])
+    start, end = start or 0, size if end is None else min(end, size)
+    if (step or 1) != 1:
+        raise ConversionError(f"slice_scatter with step {step} at {module_path(node)} is not supported")
+    if start == 0 and end >= size:
+        return Value(src.tensor, src.perm, e.shape_of(node), src.cache)
+    parts = []
+    if start > 0:
+        attrs = {"axis": L.axis(x.perm, dim), "start": 0, "end": start, "step": 1}
+        shape = list(x.shape)
+        shape[dim] = start
+        parts.append(e.op("slice", [x.tensor], attrs, node, x.perm, shape, suffix=".head"))
+    parts.append(src)
+    if end < size:
+        attrs = {"axis": L.axis(x.perm, dim), "start": end, "end": INT_MAX, "step": 1}
+        shape = list(x.shape)
+        shape[dim] = size - end
+        parts.append(e.op("slice", [x.tensor], attrs, node, x.perm, shape, suffix=".tail"))
+    parts, perm = _common(e, node, parts)
+    return e.op("concat", [v.tensor for v in parts], {"axis": L.axis(perm, dim), "ntensors": len(parts)}, node,
+                perm)
+
+
 @handles("aten.select.int")
 def _select(e: Emitter, node: Any) -> Value:
     v = e.value(node.args[0])
@@ -706,6 +739,43 @@ def _matmul(e: Emitter, node: Any) -> Value:
     return e.op("einsum", inputs, attrs, node, L.identity(r))
 
 
+@handles("aten.scaled_dot_product_attention.default")
+def _attention(e: Emitter, node: Any) -> Value:
+    """Attention kept whole (trace.py does not decompose it): einsums read q, k and v in their layouts and write
+    the output in q's, so splitting and merging the heads costs no transpose."""
+    args = list(node.args) + [None] * (6 - len(node.args))
+    q, k, v = (e.value(a) for a in args[:3])
+    mask, dropout_p, causal = args[3], args[4] or 0.0, bool(args[5] or node.kwargs.get("is_causal", False))
+    if node.kwargs.get("enable_gqa") or dropout_p:
+        raise ConversionError(f"scaled_dot_product_attention at {module_path(node)} with grouped-query heads or "
+                              "dropout in eval is not supported")
+    r = q.rank
+    if k.rank != r or v.rank != r:
+        raise ConversionError(f"scaled_dot_product_attention at {module_path(node)} with operands of different "
+                              "ranks is not supported")
+    batch = _LETTERS[: r - 2]
+    lq, lk, lv, ls, lo = batch + "ye", batch + "ze", batch + "zf", batch + "yz", batch + "yf"
+
+    def keras_letters(letters: str, val: Value) -> str:
+        return "".join(letters[d] for d in val.perm)
+
+    scale = node.kwargs.get("scale")
+    if scale is None:
+        scale = 1.0 / float(np.sqrt(e.hint(q.shape[-1])))
+    attrs: dict[str, Any] = {
+        "qk": f"{keras_letters(lq, q)},{keras_letters(lk, k)}->{ls}",
+        "pv": f"{ls},{keras_letters(lv, v)}->{keras_letters(lo, q)}",
+        "scale": float(scale), "causal": causal,
+    }
+    inputs = [q.tensor, k.tensor, v.tensor]
+    if mask is not None:
+        m = e.ident(e.value(mask), node)
+        attrs["mask"] = "bool" if node.args[3].meta["val"].dtype == e.torch.bool else "float"
+        inputs.append(m.tensor)
+    attrs["ntensors"] = len(inputs)
+    return e.op("attention", inputs, attrs, node, q.perm)
+
+
 def _pool_pads(e: Emitter, v: Value, kernel: tuple, stride: tuple, padding: tuple, ceil: bool, node: Any) -> list:
     """[top, bottom, left, right]; None when ceil_mode padding depends on a symbolic size (computed at run time)."""
     if ceil and any(isinstance(s, str) for s in v.shape[2:]):
@@ -771,11 +841,16 @@ def _adaptive_avg(e: Emitter, node: Any) -> Value:
     h, w = (e.hint(s) for s in v.shape[2:])
     if (oh, ow) == (1, 1):
         return e.op("mean", [v.tensor], {"axes": [1, 2], "keepdims": True}, node, L.NHWC)
-    if h % oh or w % ow or any(isinstance(s, str) for s in v.shape[2:]):
-        raise ConversionError(f"adaptive_avg_pool2d {h}x{w}->{oh}x{ow} at {module_path(node)} is not supported")
-    k = [h // oh, w // ow]
-    return e.op("avg_pool", [v.tensor], {"kernel": k, "stride": k, "pads": [0, 0, 0, 0], "sym_pads": [0, 0, 0, 0],
-                                         "count_include_pad": True}, node, L.NHWC)
+    if not all(isinstance(s, int) for s in (oh, ow, *v.shape[2:])):
+        # e.g. VGG's pre-logits pool to max(7, H // 32): a size known only at run time (convert retraces with a
+        # fixed image size)
+        raise ConversionError(f"adaptive_avg_pool2d to a size computed from the input at {module_path(node)} "
+                              "needs a fixed input size")
+    if h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        return e.op("avg_pool", [v.tensor], {"kernel": k, "stride": k, "pads": [0, 0, 0, 0],
+                                             "sym_pads": [0, 0, 0, 0], "count_include_pad": True}, node, L.NHWC)
+    return e.op("adaptive_avg_pool", [v.tensor], {"in": [h, w], "out": [oh, ow]}, node, L.NHWC)
 
 
 @handles("aten.constant_pad_nd.default")

@@ -12,6 +12,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ..frameworks import import_keras
 from .layout import eval_size as _eval
 
@@ -140,6 +142,40 @@ def _einsum(xs: list, a: dict) -> Any:
     if a.get("beta_bias"):
         out = out + xs[2]
     return out
+
+
+def _attention(xs: list, a: dict) -> Any:
+    """``scaled_dot_product_attention`` as two einsums in the operands' own layouts (no transposes in the graph):
+    scores ``a["qk"]`` scaled, an optional boolean or additive mask, a causal mask, softmax, then ``a["pv"]``."""
+    q, k, v = xs[:3]
+    scores = ops.einsum(a["qk"], q, k) * a["scale"]
+    if a.get("mask") == "bool":
+        scores = ops.where(xs[3], scores, ops.cast(-math.inf, scores.dtype))
+    elif a.get("mask") == "float":
+        scores = scores + xs[3]
+    if a.get("causal"):
+        n_q, n_k = ops.shape(scores)[-2], ops.shape(scores)[-1]
+        keep = ops.expand_dims(ops.arange(n_q), -1) >= ops.expand_dims(ops.arange(n_k), 0)
+        scores = ops.where(keep, scores, ops.cast(-math.inf, scores.dtype))
+    return ops.einsum(a["pv"], ops.softmax(scores, axis=-1), v)
+
+
+def _adaptive_weights(size: int, out: int) -> Any:
+    """(out, size) averaging matrix of torch's adaptive pooling: bin i spans floor(i*size/out)..ceil((i+1)*size/out)."""
+    m = np.zeros((out, size), dtype="float32")
+    for i in range(out):
+        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _adaptive_avg_pool(xs: list, a: dict) -> Any:
+    """Adaptive average pooling of NHWC ``x`` between static sizes, bins that overlap or repeat included."""
+    x = xs[0]
+    (h, w), (oh, ow) = a["in"], a["out"]
+    ph = ops.cast(_adaptive_weights(h, oh), x.dtype)
+    pw = ops.cast(_adaptive_weights(w, ow), x.dtype)
+    return ops.einsum("nhwc,ph,qw->npqc", x, ph, pw)
 
 
 def _pad_spatial(x: Any, pads: list, value: float) -> Any:
@@ -323,8 +359,10 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "einsum": _einsum,
+    "attention": _attention,
     "max_pool": _max_pool,
     "avg_pool": _avg_pool,
+    "adaptive_avg_pool": _adaptive_avg_pool,
     "pad": _pad,
     "resize_nearest": _resize_nearest,
     "resize_bilinear": _resize_bilinear,

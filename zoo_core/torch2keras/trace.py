@@ -1,6 +1,8 @@
 """Trace a torch model with ``torch.export`` in eval mode and decompose it to core ATen.
 
-``conv2d``, ``linear`` and ``layer_norm`` stay whole (they become real Keras layers); every other op is decomposed.
+``conv2d``, ``linear`` and ``layer_norm`` stay whole (they become real Keras layers), and so does
+``scaled_dot_product_attention`` (two einsums in the operands' layouts instead of a decomposition that splits the
+heads with transposes); every other op is decomposed.
 Batch, height and width are exported as ``Dim.AUTO``: those the model allows stay symbolic, so the Keras model
 accepts any batch (and any image size for a fully convolutional net); the rest are fixed at the traced size.
 Dropout and drop-path are kept as marker ops (identity in eval) so the Keras model trains like the torch one.
@@ -86,7 +88,8 @@ def export(model: Any, example: Any, *, dynamic: bool | str = True) -> Any:
                               "the model needs data-independent control flow to convert") from None
     table = torch.export.default_decompositions()
     aten = torch.ops.aten
-    for op in (aten.conv2d.default, aten.linear.default, aten.layer_norm.default):
+    for op in (aten.conv2d.default, aten.linear.default, aten.layer_norm.default,
+               aten.scaled_dot_product_attention.default):
         table.pop(op, None)
     try:
         return program.run_decompositions(table)
