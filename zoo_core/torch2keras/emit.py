@@ -255,6 +255,8 @@ def _conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: A
           groups: int) -> Value:
     keras = e.keras
     key = e.param_key(w, "weight", node)
+    if key not in e.ep.state_dict:  # a fixed kernel (a non-persistent buffer: timm's BlurPool filter)
+        return _fixed_conv(e, node, x, e.array(key), b, stride, padding, dilation, groups)
     name = key[: -len(".weight")] if key.endswith(".weight") else key
     bkey = e.param_key(b, "bias", node) if b is not None else None
     wt = e.array(key)
@@ -287,6 +289,29 @@ def _conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: A
     if bias and bkey != f"{name}.bias":
         raise ConversionError(f"conv at {module_path(node)}: bias {bkey} does not belong to weight {key}")
     return Value(layer(t), L.NHWC, e.shape_of(node))
+
+
+def _fixed_conv(e: Emitter, node: Any, x: Any, wt: np.ndarray, b: Any, stride: Any, padding: Any, dilation: Any,
+                groups: int) -> Value:
+    """A convolution by a kernel that is not a checkpoint tensor: the kernel is a constant of the graph (not
+    trained, not in the weights), plain or depthwise."""
+    out_c, in_per_group, kh, kw = wt.shape
+    depthwise = in_per_group == 1 and groups > 1
+    if b is not None or (groups != 1 and not depthwise):
+        raise ConversionError(f"a convolution by a computed kernel with bias or groups at {module_path(node)} is not "
+                              "supported")
+    ph, pw = _pair(padding)
+    v = e.to(e.value(x), L.NHWC, node)
+    t = v.tensor
+    if ph or pw:
+        t = e.op("pad", [t], {"pads": [[0, 0], [ph, ph], [pw, pw], [0, 0]], "value": 0.0}, node, L.NHWC,
+                 suffix=".pad").tensor
+    # torch (out, in/groups, kh, kw) -> Keras (kh, kw, in, out) or, depthwise, (kh, kw, in, multiplier)
+    kernel = wt.transpose(2, 3, 0, 1).reshape(kh, kw, groups, out_c // groups) if depthwise else \
+        wt.transpose(2, 3, 1, 0)
+    const = Constant.of(np.ascontiguousarray(kernel), name=e.unique(f"const.{module_path(node)}.kernel"))(e.inp)
+    attrs = {"stride": list(_pair(stride)), "dilation": list(_pair(dilation)), "depthwise": depthwise}
+    return e.op("fixed_conv", [t, const], attrs, node, L.NHWC)
 
 
 @handles("aten.conv2d.default")
@@ -545,6 +570,9 @@ def _view(e: Emitter, node: Any) -> Value:
         if [e.hint(s) for s in out] != [e.hint(s) for s in v.shape]:
             raise ConversionError(f"as_strided at {module_path(node)} changes the shape; not supported")
         return Value(v.tensor, v.perm, out)
+    sizes = node.args[1] if len(node.args) > 1 and isinstance(node.args[1], (list, tuple)) else None
+    if sizes is not None and len(sizes) == len(out):  # a literal size beats an expression torch left unsimplified
+        out = [a if isinstance(a, int) and a >= 0 else o for o, a in zip(out, sizes, strict=True)]
     src = [e.hint(s) for s in v.shape]
     dst = [e.hint(s) for s in out]
     if src == dst:

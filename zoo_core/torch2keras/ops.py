@@ -160,6 +160,13 @@ def _attention(xs: list, a: dict) -> Any:
     return ops.einsum(a["pv"], ops.softmax(scores, axis=-1), v)
 
 
+def _fixed_conv(xs: list, a: dict) -> Any:
+    """A convolution of NHWC ``x`` by a constant kernel (already padded; Keras kernel layout)."""
+    x, kernel = xs[0], ops.cast(xs[1], xs[0].dtype)
+    conv = ops.depthwise_conv if a["depthwise"] else ops.conv
+    return conv(x, kernel, strides=tuple(a["stride"]), padding="valid", dilation_rate=tuple(a["dilation"]))
+
+
 def _adaptive_weights(size: int, out: int) -> Any:
     """(out, size) averaging matrix of torch's adaptive pooling: bin i spans floor(i*size/out)..ceil((i+1)*size/out)."""
     m = np.zeros((out, size), dtype="float32")
@@ -363,6 +370,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "max_pool": _max_pool,
     "avg_pool": _avg_pool,
     "adaptive_avg_pool": _adaptive_avg_pool,
+    "fixed_conv": _fixed_conv,
     "pad": _pad,
     "resize_nearest": _resize_nearest,
     "resize_bilinear": _resize_bilinear,
