@@ -44,6 +44,7 @@ def test_parity_per_family(name, kwargs, size):
     if name.startswith("vit"):
         assert {"Dense", "LayerNormalization"} <= layers
         assert result.dynamic["batch"]
+        assert result.transposes == 0  # attention reads the heads in place (two einsums)
     else:  # fully convolutional: any batch and image size, no transposes for the CNNs
         assert result.dynamic == {"batch": True, "height": True, "width": True}
         assert result.transposes <= 12

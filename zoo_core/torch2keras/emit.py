@@ -698,6 +698,15 @@ def _slice_scatter(e: Emitter, node: Any) -> Value:
                 perm)
 
 
+@handles("aten.copy.default")
+def _copy(e: Emitter, node: Any) -> Value:
+    """``copy(dst, src)``: the values of ``src`` in ``dst``'s shape (what in-place assignment leaves behind)."""
+    dst, src = e.value(node.args[0]), e.value(node.args[1])
+    if [e.hint(s) for s in dst.shape] != [e.hint(s) for s in src.shape]:
+        raise ConversionError(f"copy with broadcasting at {module_path(node)} is not supported")
+    return Value(src.tensor, src.perm, e.shape_of(node), src.cache)
+
+
 @handles("aten.select.int")
 def _select(e: Emitter, node: Any) -> Value:
     v = e.value(node.args[0])

@@ -1,0 +1,146 @@
+"""Single ops of the converter on small torch modules: attention without transposes, slice_scatter, adaptive
+pooling between any sizes, convolutions by a fixed kernel, reshapes whose sizes torch leaves unsimplified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("tensorflow")
+
+from zoo_core.backends import keras_weights  # noqa: E402
+from zoo_core.torch2keras import convert as conv  # noqa: E402
+
+F = torch.nn.functional
+
+
+def _max_rel(model, keras_model, x):
+    with torch.no_grad():
+        a = model.eval()(torch.from_numpy(x)).numpy()
+    b = np.asarray(keras_model(x.transpose(0, 2, 3, 1), training=False))
+    assert a.shape == b.shape
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-6))
+
+
+class Attention(torch.nn.Module):
+    """Patchify, then timm-style multi-head attention (fused qkv, heads split by reshape/permute)."""
+
+    def __init__(self, mask: str | None = None, causal: bool = False):
+        super().__init__()
+        self.embed = torch.nn.Conv2d(3, 16, 4, 4)
+        self.qkv = torch.nn.Linear(16, 48)
+        self.proj = torch.nn.Linear(16, 5)
+        self.mask, self.causal = mask, causal
+        if mask == "float":  # a relative-position-bias-like buffer: 16 tokens at 16 px
+            self.register_buffer("bias", torch.linspace(-1.0, 1.0, 256).reshape(16, 16))
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2)  # (B, N, 16)
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, 4, c // 4).permute(2, 0, 3, 1, 4).unbind(0)
+        mask = None
+        if self.mask == "bool":
+            mask = torch.ones(n, n, dtype=torch.bool).triu(1).logical_not()
+        elif self.mask == "float":
+            mask = self.bias
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.causal)
+        return self.proj(x.transpose(1, 2).reshape(b, n, c).mean(1))
+
+
+@pytest.mark.parametrize("mask,causal", [(None, False), ("bool", False), ("float", False), (None, True)])
+def test_attention_is_two_einsums_without_transposes(mask, causal):
+    model = Attention(mask, causal).eval()
+    result = conv.convert(model, (16, 16))
+    assert result.parity.ok, result.parity
+    assert result.transposes == 0  # splitting and merging the heads is free
+    assert any(getattr(layer, "fn", None) == "attention" for layer in result.model.layers)
+    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4
+
+
+class Scatter(torch.nn.Module):
+    """In-place updates of a slice and of a whole tensor (what GhostNet's residual add decomposes to)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y[:, 2:5] = y[:, 2:5] * 2.0 + 1.0
+        y[:, :, :, :] += x.mean(1, keepdim=True)
+        return y.mean((2, 3))
+
+
+def test_slice_scatter_partial_and_whole():
+    model = Scatter().eval()
+    result = conv.convert(model, (12, 12))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(2).standard_normal((2, 3, 20, 16)).astype(np.float32)  # another size: dynamic
+    assert _max_rel(model, result.model, x) < 1e-4
+
+
+class Pool(torch.nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.size = size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(self.conv(x), self.size).flatten(1)
+
+
+@pytest.mark.parametrize("size,out", [(8, 3), (4, 7), (9, (2, 5))])  # uneven bins, upsampling, mixed
+def test_adaptive_average_pooling_between_any_static_sizes(size, out):
+    model = Pool(out).eval()
+    result = conv.convert(model, (size + 2, size + 2))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(3).standard_normal((2, 3, size + 2, size + 2)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4
+
+
+class Blur(torch.nn.Module):
+    """A convolution by a fixed, non-persistent kernel (timm's BlurPool) between two trained ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 6, 3, padding=1)
+        filt = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("filt", (filt[:, None] * filt[None, :] / 16).expand(6, 1, 3, 3).clone(),
+                             persistent=False)
+        self.conv2 = torch.nn.Conv2d(6, 5, 1)
+
+    def forward(self, x):
+        x = F.conv2d(F.pad(self.conv1(x), (1, 1, 1, 1)), self.filt, stride=2, groups=6)
+        return self.conv2(x).mean((2, 3))
+
+
+def test_fixed_kernel_is_a_constant_not_a_weight():
+    model = Blur().eval()
+    result = conv.convert(model, (16, 16))
+    assert result.parity.ok, result.parity
+    assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())  # no filt: not a checkpoint key
+    x = np.random.default_rng(4).standard_normal((1, 3, 24, 16)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4
+
+
+class SpaceToDepth(torch.nn.Module):
+    """TResNet's stem: the channel count of the reshape is an expression torch.export leaves unsimplified."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(48, 4, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.size()
+        x = x.view(n, c, h // 4, 4, w // 4, 4).permute(0, 3, 5, 1, 2, 4).contiguous()
+        return self.conv(x.view(n, c * 16, h // 4, w // 4)).mean((2, 3))
+
+
+def test_reshape_keeps_literal_sizes():
+    model = SpaceToDepth().eval()
+    result = conv.convert(model, (16, 16))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4
