@@ -144,3 +144,31 @@ def test_reshape_keeps_literal_sizes():
     assert result.parity.ok, result.parity
     x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
     assert _max_rel(model, result.model, x) < 1e-4
+
+
+class StdConv(torch.nn.Module):
+    """Weight standardisation at every call (timm's StdConv2d / ScaledStdConv2d, NFNet and BiT), plain and
+    depthwise."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 6, 3, padding=1)
+        self.gain = torch.nn.Parameter(torch.linspace(0.5, 1.5, 6).reshape(6, 1, 1, 1))
+        self.dw = torch.nn.Conv2d(6, 6, 3, groups=6, bias=False)
+
+    def forward(self, x):
+        w = F.batch_norm(self.conv.weight.reshape(1, 6, -1), None, None, weight=self.gain.view(-1), training=True,
+                         momentum=0.0, eps=1e-6).reshape_as(self.conv.weight)
+        x = F.conv2d(x, w, self.conv.bias, padding=1)
+        wd = F.batch_norm(self.dw.weight.reshape(1, 6, -1), None, None, training=True, momentum=0.0,
+                          eps=1e-5).reshape_as(self.dw.weight)
+        return F.conv2d(x, wd, groups=6).mean((2, 3))
+
+
+def test_computed_kernels_train_their_parameters():
+    model = StdConv().eval()
+    result = conv.convert(model, (12, 12))
+    assert result.parity.ok, result.parity
+    assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())
+    x = np.random.default_rng(6).standard_normal((2, 3, 14, 12)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4

@@ -254,6 +254,8 @@ def _pair(v: Any) -> tuple[int, int]:
 def _conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
           groups: int) -> Value:
     keras = e.keras
+    if e.inputs.get(getattr(w, "name", ""), (None, None))[0] not in ("PARAMETER", "BUFFER"):
+        return _computed_conv(e, node, x, w, b, stride, padding, dilation, groups)
     key = e.param_key(w, "weight", node)
     if key not in e.ep.state_dict:  # a fixed kernel (a non-persistent buffer: timm's BlurPool filter)
         return _fixed_conv(e, node, x, e.array(key), b, stride, padding, dilation, groups)
@@ -314,6 +316,34 @@ def _fixed_conv(e: Emitter, node: Any, x: Any, wt: np.ndarray, b: Any, stride: A
     return e.op("fixed_conv", [t, const], attrs, node, L.NHWC)
 
 
+def _computed_conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
+                   groups: int) -> Value:
+    """A convolution whose kernel is computed in the graph from parameters (timm's StdConv2d/ScaledStdConv2d
+    standardise the weight at every call): the kernel's ops run in the Keras graph, their parameters stay weights."""
+    kernel = e.value(w)
+    out_c, in_per_group = (e.hint(s) for s in kernel.shape[:2])
+    depthwise = in_per_group == 1 and groups > 1
+    if groups != 1 and not depthwise:
+        raise ConversionError(f"a grouped convolution by a computed kernel at {module_path(node)} is not supported")
+    ph, pw = _pair(padding)
+    v = e.to(e.value(x), L.NHWC, node)
+    t = v.tensor
+    if ph or pw:
+        t = e.op("pad", [t], {"pads": [[0, 0], [ph, ph], [pw, pw], [0, 0]], "value": 0.0}, node, L.NHWC,
+                 suffix=".pad").tensor
+    kernel = e.to(kernel, (2, 3, 1, 0), node)  # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
+    if depthwise:  # Keras: (kh, kw, in, multiplier)
+        kh, kw = (e.hint(s) for s in kernel.shape[2:])
+        kernel = e.op("reshape", [kernel.tensor], {"shape": [kh, kw, groups, out_c // groups]}, node,
+                      (2, 3, 1, 0), kernel.shape, suffix=".kernel")
+    attrs: dict[str, Any] = {"stride": list(_pair(stride)), "dilation": list(_pair(dilation)),
+                             "depthwise": depthwise, "groups": groups}
+    inputs = [t, kernel.tensor]
+    if b is not None:
+        inputs.append(e.value(b).tensor)
+    return e.op("fixed_conv", inputs, attrs, node, L.NHWC)
+
+
 @handles("aten.conv2d.default")
 def _conv2d(e: Emitter, node: Any) -> Value:
     args = list(node.args) + [None] * (7 - len(node.args))
@@ -358,6 +388,27 @@ def _batch_norm(e: Emitter, node: Any) -> tuple:
         raise ConversionError(f"BatchNorm {name} has no num_batches_tracked buffer; the converter needs it")
     out = Value(layer(v.tensor), v.perm, e.shape_of(node)[0] if False else [*v.shape])
     return (out, None, None)
+
+
+@handles("aten._native_batch_norm_legit.no_stats", "aten._native_batch_norm_legit.default")
+def _batch_norm_batch_stats(e: Emitter, node: Any) -> tuple:
+    """BatchNorm on the batch's own statistics with no running ones to update (weight standardisation)."""
+    x, w, b = node.args[:3]
+    if "no_stats" not in str(node.target):
+        raise ConversionError(f"BatchNorm in training mode with running statistics at {module_path(node)}: export "
+                              "the model in eval mode")
+    training, eps = node.args[3], node.args[5]
+    if not training:
+        raise ConversionError(f"BatchNorm without statistics in eval mode at {module_path(node)} is not supported")
+    v = e.value(x)
+    inputs = [v.tensor]
+    for arg in (w, b):
+        if arg is not None:
+            p = e.value(arg)
+            inputs.append(p.tensor)
+    attrs = {"axis": L.axis(v.perm, 1), "eps": float(eps), "weight": w is not None, "bias": b is not None,
+             "ntensors": len(inputs)}
+    return (e.op("batch_stats_norm", inputs, attrs, node, v.perm, [*v.shape]), None, None)
 
 
 @handles("aten.layer_norm.default")

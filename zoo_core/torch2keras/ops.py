@@ -161,10 +161,29 @@ def _attention(xs: list, a: dict) -> Any:
 
 
 def _fixed_conv(xs: list, a: dict) -> Any:
-    """A convolution of NHWC ``x`` by a constant kernel (already padded; Keras kernel layout)."""
+    """A convolution of NHWC ``x`` (already padded) by a kernel given as a tensor in Keras layout: a graph constant
+    or computed from parameters; an optional bias."""
     x, kernel = xs[0], ops.cast(xs[1], xs[0].dtype)
     conv = ops.depthwise_conv if a["depthwise"] else ops.conv
-    return conv(x, kernel, strides=tuple(a["stride"]), padding="valid", dilation_rate=tuple(a["dilation"]))
+    out = conv(x, kernel, strides=tuple(a["stride"]), padding="valid", dilation_rate=tuple(a["dilation"]))
+    return out + xs[2] if len(xs) > 2 else out
+
+
+def _batch_stats_norm(xs: list, a: dict) -> Any:
+    """Normalise over every axis but ``a["axis"]`` with the tensor's own (biased) statistics, then scale/shift."""
+    x, axis = xs[0], a["axis"] % len(xs[0].shape)
+    axes = [i for i in range(len(x.shape)) if i != axis]
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    var = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)
+    out = (x - mean) * ops.rsqrt(var + a["eps"])
+    shape = [1] * len(x.shape)
+    shape[axis] = -1
+    rest = list(xs[1:])
+    if a.get("weight"):
+        out = out * ops.reshape(rest.pop(0), shape)
+    if a.get("bias"):
+        out = out + ops.reshape(rest.pop(0), shape)
+    return out
 
 
 def _adaptive_weights(size: int, out: int) -> Any:
@@ -371,6 +390,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "avg_pool": _avg_pool,
     "adaptive_avg_pool": _adaptive_avg_pool,
     "fixed_conv": _fixed_conv,
+    "batch_stats_norm": _batch_stats_norm,
     "pad": _pad,
     "resize_nearest": _resize_nearest,
     "resize_bilinear": _resize_bilinear,
