@@ -172,3 +172,28 @@ def test_computed_kernels_train_their_parameters():
     assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())
     x = np.random.default_rng(6).standard_normal((2, 3, 14, 12)).astype(np.float32)
     assert _max_rel(model, result.model, x) < 1e-4
+
+
+class FourierPositions(torch.nn.Module):
+    """EdgeNeXt's positional encoding ops: a boolean mask inverted, cumulative sums, rounded divisions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, _, h, w = x.shape
+        not_mask = ~torch.zeros(b, h, w, dtype=torch.bool)
+        y = not_mask.cumsum(1, dtype=torch.float32)
+        t = torch.div(torch.arange(4, dtype=torch.float32), 2, rounding_mode="floor")
+        z = torch.div(y[:, None] - 2.5, 2.0, rounding_mode="trunc")
+        return (x * z + t[None, :, None, None]).mean((2, 3))
+
+
+def test_mask_cumsum_and_rounded_division():
+    model = FourierPositions().eval()
+    result = conv.convert(model, (8, 8))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(7).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4

@@ -484,6 +484,17 @@ def _elementwise(fn: str, *, scalar_attrs: tuple[str, ...] = ()) -> Any:
     return handler
 
 
+@handles("aten.div.Tensor_mode", "aten.div.Scalar_mode")
+def _div_mode(e: Emitter, node: Any) -> Value:
+    """Division with ``rounding_mode`` floor or trunc (None is plain division), in the output's dtype."""
+    mode = node.kwargs.get("rounding_mode")
+    out = _elementwise("div")(e, node)
+    if mode is None:
+        return out
+    dtype = str(node.meta["val"].dtype).replace("torch.", "")
+    return e.op("round_div", [out.tensor], {"mode": mode, "dtype": dtype}, node, out.perm, suffix=".round")
+
+
 def _json_scalar(v: Any) -> Any:
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
         return {"float": str(v)}
@@ -527,6 +538,22 @@ for _name, _fn in [
     ("floor", "floor"), ("ceil", "ceil"), ("sin", "sin"), ("cos", "cos"),
 ]:
     handles(f"aten.{_name}.default")(_unary(_fn))
+
+
+@handles("aten.bitwise_not.default")
+def _bitwise_not(e: Emitter, node: Any) -> Value:
+    """``~mask`` on a boolean tensor (EdgeNeXt's position encoding); integer bit flips are not supported."""
+    if node.args[0].meta["val"].dtype != e.torch.bool:
+        raise ConversionError(f"bitwise_not on integers at {module_path(node)} is not supported")
+    v = e.value(node.args[0])
+    return e.op("logical_not", [v.tensor], {}, node, v.perm)
+
+
+@handles("aten.cumsum.default")
+def _cumsum(e: Emitter, node: Any) -> Value:
+    v = e.value(node.args[0])
+    dtype = str(node.meta["val"].dtype).replace("torch.", "")
+    return e.op("cumsum", [v.tensor], {"axis": L.axis(v.perm, node.args[1] % v.rank), "dtype": dtype}, node, v.perm)
 
 
 @handles("aten.gelu.default")

@@ -169,6 +169,17 @@ def _fixed_conv(xs: list, a: dict) -> Any:
     return out + xs[2] if len(xs) > 2 else out
 
 
+def _cumsum(xs: list, a: dict) -> Any:
+    return ops.cumsum(ops.cast(xs[0], a["dtype"]), axis=a["axis"])
+
+
+def _round_div(xs: list, a: dict) -> Any:
+    """A quotient rounded as torch's ``rounding_mode`` (floor, or trunc: toward zero), cast to the output dtype."""
+    q = ops.cast(xs[0], "float32") if "int" in str(xs[0].dtype) else xs[0]
+    q = ops.floor(q) if a["mode"] == "floor" else ops.sign(q) * ops.floor(ops.abs(q))
+    return ops.cast(q, a["dtype"])
+
+
 def _batch_stats_norm(xs: list, a: dict) -> Any:
     """Normalise over every axis but ``a["axis"]`` with the tensor's own (biased) statistics, then scale/shift."""
     x, axis = xs[0], a["axis"] % len(xs[0].shape)
@@ -391,6 +402,8 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "adaptive_avg_pool": _adaptive_avg_pool,
     "fixed_conv": _fixed_conv,
     "batch_stats_norm": _batch_stats_norm,
+    "cumsum": _cumsum,
+    "round_div": _round_div,
     "pad": _pad,
     "resize_nearest": _resize_nearest,
     "resize_bilinear": _resize_bilinear,
