@@ -371,8 +371,13 @@ def _linear(e: Emitter, node: Any) -> Value:
     last = v.rank - 1
     if v.perm[-1] != last:
         v = e.to(v, tuple(d for d in v.perm if d != last) + (last,), node)
-    layer = e.shared(name, lambda: keras.layers.Dense(out_f, use_bias=b is not None, name=e.unique(name)))
-    return Value(layer(v.tensor), v.perm, e.shape_of(node))
+    own_bias = b is not None and e.inputs.get(getattr(b, "name", ""), (None, None))[1] == f"{name}.bias"
+    layer = e.shared(name, lambda: keras.layers.Dense(out_f, use_bias=own_bias, name=e.unique(name)))
+    out = Value(layer(v.tensor), v.perm, e.shape_of(node))
+    if b is not None and not own_bias:  # a bias computed in the graph (EVA's q/v biases around a zero k bias)
+        out = e.op("add", [out.tensor, e.ident(e.value(b), node).tensor], {"ntensors": 2}, node, out.perm,
+                   suffix=".bias")
+    return out
 
 
 @handles("aten._native_batch_norm_legit_no_training.default")

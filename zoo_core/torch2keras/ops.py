@@ -114,6 +114,8 @@ def _var(xs: list, a: dict) -> Any:
 def _slice(xs: list, a: dict) -> Any:
     x = xs[0]
     start, end = dims([a["start"], a["end"]], a, xs)
+    if isinstance(end, int) and end >= 2**31 - 1:  # torch's "to the end" (2**62 here) would wrap in int32 (TFLite)
+        end = None
     idx = [slice(None)] * len(x.shape)
     idx[a["axis"]] = slice(start, end, a["step"])
     return x[tuple(idx)]
