@@ -55,6 +55,12 @@ MODELS = [
     ("twins_svt_small", "Twins", 224), ("visformer_tiny", "Visformer", 224), ("xcit_nano_12_p16_224", "XCiT", 224),
     ("efficientvit_b0", "EfficientViT", 224), ("gcvit_xxtiny", "GCViT", 224), ("sequencer2d_s", "Sequencer", 224),
     ("inception_next_tiny", "InceptionNeXt", 224), ("ese_vovnet19b_dw", "VoVNet", 64),
+    # more variants of the families above, and a few more families
+    ("resnet34", "ResNet", 64), ("resnet26d", "ResNet-D", 64), ("resnet10t", "ResNet-T", 64),
+    ("seresnext26d_32x4d", "SE-ResNeXt", 64), ("efficientnet_lite0", "EfficientNet-Lite", 64),
+    ("mobilenetv2_100", "MobileNetV2", 64), ("regnety_004", "RegNet", 64), ("convnext_femto", "ConvNeXt", 64),
+    ("ghostnetv2_100", "GhostNetV2", 64), ("repvit_m1", "RepViT", 64), ("hardcorenas_a", "HardCoReNAS", 64),
+    ("dla46_c", "DLA", 64), ("mobilevitv2_050", "MobileViT-V2", 256), ("deit_small_patch16_224", "DeiT", 224),
 ]
 
 

@@ -602,7 +602,8 @@ def _to_copy(e: Emitter, node: Any) -> Value:
     v = e.value(node.args[0])
     dtype = node.meta["val"].dtype
     name = str(dtype).replace("torch.", "")
-    if name == "float32" or name == str(getattr(v.tensor, "dtype", "")):
+    source = getattr(getattr(node.args[0], "meta", {}).get("val"), "dtype", None)
+    if source == dtype or name == str(getattr(v.tensor, "dtype", "")):
         return v
     return e.op("cast", [v.tensor], {"dtype": name}, node, v.perm)
 
