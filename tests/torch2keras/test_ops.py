@@ -197,3 +197,23 @@ def test_mask_cumsum_and_rounded_division():
     assert result.parity.ok, result.parity
     x = np.random.default_rng(7).standard_normal((2, 3, 8, 8)).astype(np.float32)
     assert _max_rel(model, result.model, x) < 1e-4
+
+
+class Bicubic(torch.nn.Module):
+    def __init__(self, size, align_corners):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.size, self.align_corners = size, align_corners
+
+    def forward(self, x):
+        x = F.interpolate(self.conv(x), size=self.size, mode="bicubic", align_corners=self.align_corners)
+        return x.flatten(1)
+
+
+@pytest.mark.parametrize("size,align_corners", [((5, 9), False), ((13, 4), True)])
+def test_bicubic_resizing_is_torchs_kernel(size, align_corners):
+    model = Bicubic(size, align_corners).eval()
+    result = conv.convert(model, (8, 7))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(8).standard_normal((2, 3, 8, 7)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4

@@ -1008,6 +1008,43 @@ def _up_bilinear(e: Emitter, node: Any) -> Value:
                 L.NHWC)
 
 
+def _bicubic_weights(size: int, out: int, align_corners: bool, scale: float | None) -> np.ndarray:
+    """(out, size) matrix of torch's bicubic interpolation (A = -0.75, source index not clamped, taps clamped)."""
+    a = -0.75
+
+    def near(x: float) -> float:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: float) -> float:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    step = (size - 1) / max(out - 1, 1) if align_corners else (1.0 / scale if scale else size / out)
+    m = np.zeros((out, size), dtype=np.float64)
+    for i in range(out):
+        src = i * step if align_corners else (i + 0.5) * step - 0.5
+        base = int(np.floor(src))
+        t = src - base
+        for k, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+            m[i, min(max(base - 1 + k, 0), size - 1)] += w
+    return m.astype(np.float32)
+
+
+@handles("aten.upsample_bicubic2d.vec", "aten.upsample_bicubic2d.default")
+def _up_bicubic(e: Emitter, node: Any) -> Value:
+    """Bicubic resizing between static sizes as two interpolation matrices (torch's kernel, not TF's)."""
+    v = e.to(e.value(node.args[0]), L.NHWC, node)
+    out = e.shape_of(node)
+    if not all(isinstance(s, int) for s in (*out[2:], *v.shape[2:])):
+        raise ConversionError(f"bicubic resizing at {module_path(node)} needs a fixed input size")
+    align = bool(node.args[2])
+    scales = node.args[3] if "vec" in str(node.target) and len(node.args) > 3 else None
+    scales = list(scales) if scales else [None, None]
+    mats = [Constant.of(_bicubic_weights(v.shape[2 + i], out[2 + i], align, scales[i]),
+                        name=e.unique(f"const.{module_path(node)}.{node.name}.{axis}"))(e.inp)
+            for i, axis in enumerate("hw")]
+    return e.op("resize_matrices", [v.tensor, *mats], {"ntensors": 3}, node, L.NHWC)
+
+
 @handles("aten.full_like.default", "aten.zeros_like.default", "aten.ones_like.default")
 def _full_like(e: Emitter, node: Any) -> Value:
     v = e.value(node.args[0])

@@ -217,6 +217,12 @@ def _adaptive_avg_pool(xs: list, a: dict) -> Any:
     return ops.einsum("nhwc,ph,qw->npqc", x, ph, pw)
 
 
+def _resize_matrices(xs: list, a: dict) -> Any:
+    """Resize NHWC ``x`` by an (out_h, h) and an (out_w, w) interpolation matrix."""
+    x = xs[0]
+    return ops.einsum("nhwc,ph,qw->npqc", x, ops.cast(xs[1], x.dtype), ops.cast(xs[2], x.dtype))
+
+
 def _pad_spatial(x: Any, pads: list, value: float) -> Any:
     """Pad NHWC ``x`` by ``pads`` = [top, bottom, left, right] (ints, or run-time sizes)."""
     if all(isinstance(p, int) for p in pads) and not any(pads):
@@ -405,6 +411,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "fixed_conv": _fixed_conv,
     "batch_stats_norm": _batch_stats_norm,
     "cumsum": _cumsum,
+    "resize_matrices": _resize_matrices,
     "round_div": _round_div,
     "pad": _pad,
     "resize_nearest": _resize_nearest,

@@ -89,7 +89,8 @@ def export(model: Any, example: Any, *, dynamic: bool | str = True) -> Any:
     table = torch.export.default_decompositions()
     aten = torch.ops.aten
     for op in (aten.conv2d.default, aten.linear.default, aten.layer_norm.default,
-               aten.scaled_dot_product_attention.default):
+               aten.scaled_dot_product_attention.default, aten.upsample_bicubic2d.vec,
+               aten.upsample_bicubic2d.default):
         table.pop(op, None)
     try:
         return program.run_decompositions(table)
