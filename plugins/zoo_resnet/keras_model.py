@@ -56,7 +56,7 @@ def build(spec: BuildSpec):
     block, layers = parse_config(spec.config)
     block_fn = _BLOCK_FNS[block]
     h, w = spec.input_size
-    inputs = keras.Input((h, w, spec.in_chans), name="pixels")
+    inputs = keras.Input((None, None, spec.in_chans), name="pixels")  # any size, as the torch model
     x = conv2d(inputs, 64, 7, 2, name="conv1")
     x = BatchNorm(name="bn1")(x)
     x = keras.layers.ReLU(name="act1")(x)

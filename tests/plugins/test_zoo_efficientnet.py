@@ -91,6 +91,11 @@ def test_logits_match_after_torch_to_tf(tb, fb, torch_model, tf_model):
     scale = float(np.abs(ref).max())
     assert diff <= 1e-4, diff
     assert diff <= 1e-5 * scale, (diff, scale)
+    # fully convolutional like timm's: any image size gives torch's logits
+    assert tuple(tf_model.input_shape) == (None, None, None, 3)
+    x = np.random.default_rng(SEED).standard_normal((2, 3, 40, 56)).astype(np.float32)
+    ref, out = tb.predict(torch_model, x), fb.predict(tf_model, x.transpose(0, 2, 3, 1))
+    assert float(np.abs(out - ref).max()) <= 1e-5 * float(np.abs(ref).max())
 
 
 def test_tf_round_trip_bit_exact(fb, tf_model):

@@ -125,6 +125,15 @@ def test_logits_match_torch_to_keras(pair, tb, fb):
     assert_logits_close(tm, km, batch(3, SIZE), tb, fb)
 
 
+def test_keras_takes_any_image_size_like_torch(pair, tb, fb):
+    """The hand-written Keras ResNet is fully convolutional like timm's: other sizes give torch's logits."""
+    _, tm, km, _ = pair
+    assert tuple(km.input_shape) == (None, None, None, 3)
+    rng = np.random.default_rng(3)
+    for h, w in ((48, 40), (71, 96)):
+        assert_logits_close(tm, km, rng.standard_normal((2, 3, h, w)).astype(np.float32), tb, fb)
+
+
 def test_tf_round_trip_is_bit_exact(pair, tb, fb):
     name = pair[0]
     rng = np.random.default_rng(SEED)

@@ -74,7 +74,7 @@ def _block(x, b: arch.Block):
 def build(spec: BuildSpec):
     opts = arch.options(spec.config)
     h, w = spec.input_size
-    inputs = keras.Input((h, w, spec.in_chans), name="pixels")
+    inputs = keras.Input((None, None, spec.in_chans), name="pixels")  # any size, as the torch model
     x = conv2d(inputs, arch.stem_size(opts), 3, 2, name="conv_stem")
     x = HardSwish(name="act1")(BatchNorm(name="bn1")(x))
     for b in arch.plan(opts):
