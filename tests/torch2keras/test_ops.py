@@ -217,3 +217,22 @@ def test_bicubic_resizing_is_torchs_kernel(size, align_corners):
     assert result.parity.ok, result.parity
     x = np.random.default_rng(8).standard_normal((2, 3, 8, 7)).astype(np.float32)
     assert _max_rel(model, result.model, x) < 1e-4
+
+
+class Fmod(torch.nn.Module):
+    """Swin's shifted-window mask arithmetic: fmod keeps the dividend's sign (unlike %)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return torch.fmod(self.conv(x) * 7.0, 3.0).mean((2, 3))
+
+
+def test_fmod_keeps_the_dividends_sign():
+    model = Fmod().eval()
+    result = conv.convert(model, (6, 6))
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(9).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4

@@ -512,6 +512,7 @@ for _names, _fn in [
     (("aten.rsub.Scalar", "aten.rsub.Tensor"), "rsub"),
     (("aten.mul.Tensor", "aten.mul.Scalar"), "mul"),
     (("aten.div.Tensor", "aten.div.Scalar"), "div"),
+    (("aten.fmod.Scalar", "aten.fmod.Tensor"), "fmod"),
     (("aten.maximum.default",), "maximum"),
     (("aten.minimum.default",), "minimum"),
     (("aten.eq.Scalar", "aten.eq.Tensor"), "eq"),

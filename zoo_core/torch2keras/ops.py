@@ -350,6 +350,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "mul": _binary(operator.mul),
     "div": _binary(operator.truediv),
     "floor_divide": _binary(lambda x, y: ops.floor_divide(x, y)),
+    "fmod": _binary(lambda x, y: x - ops.sign(x / y) * ops.floor(ops.abs(x / y)) * y),  # C's fmod: truncated
     "maximum": _binary(ops.maximum),
     "minimum": _binary(ops.minimum),
     "eq": _binary(ops.equal),
