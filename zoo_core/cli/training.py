@@ -33,9 +33,13 @@ FRAMEWORK_CHOICES = ["torch", "pytorch", "pt", "tf", "tensorflow", "keras"]
 RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
 
 
+DATA_HELP = ("built-in dataset (mnist5k, digits), an image folder, a .csv/.jsonl manifest, tar shards "
+             "(shards/train-{000000..000127}.tar) or hf://datasets/OWNER/NAME[@REV]")
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="registry name or checkpoint directory")
-    p.add_argument("--data", help="built-in dataset (mnist5k, digits) or an image folder")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--framework", "-f", default="torch", choices=FRAMEWORK_CHOICES, metavar="{torch,tf}",
                    help="torch (also pytorch, pt) or tf (also tensorflow, keras)")
     p.add_argument("--out", "-o", help="run directory (new or empty): checkpoint, history.json, curves.png, "
@@ -115,7 +119,7 @@ def data_id(data: str | None) -> str | None:
     """What a --data value names, whatever the spelling: a built-in's name, or the folder's absolute path."""
     if data is None:
         return None
-    if data in BUILTINS and not Path(data).exists():
+    if (data in BUILTINS and not Path(data).exists()) or data.startswith("hf://"):
         return data
     return str(Path(data).expanduser().resolve())
 
@@ -259,7 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint directory (or registry name)")
-    p.add_argument("--data", required=True, help="built-in dataset (mnist5k, digits) or an image folder")
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--framework", "-f", default="torch")
     p.add_argument("--split-name", default="test", choices=["train", "val", "test"], help="the split to evaluate")
     p.add_argument("--split", help="train,val,test fractions (default: the run's own when MODEL is a zoo train "

@@ -2,6 +2,7 @@
 
 - ``datasets``: built-in datasets and image folders, split into train/val/test.
 - ``manifest`` / ``shards``: CSV/JSONL manifests and WebDataset-style tar shards; ``sources.open_dataset`` picks one.
+- ``hfdatasets``: Hub datasets (``hf://datasets/OWNER/NAME[@REV]``, ``datasets.Dataset`` / ``DatasetDict``).
 - ``images``: reading an image as the user sees it (EXIF, 16-bit, CMYK, palette, alpha).
 - ``imageops``: timm's resize/crop/flip/jitter ops on PIL images with numpy randomness.
 - ``preprocess``: the model's eval preprocessing in numpy/PIL (identical in torch and Keras, equal to timm's).
@@ -25,6 +26,7 @@ from .datasets import (
     require_nonempty,
     split_indices,
 )
+from .hfdatasets import hf_dataset
 from .images import read_image
 from .manifest import manifest
 from .preprocess import Preprocess, as_arrays, augment_image, prepare
@@ -36,7 +38,7 @@ from .transforms import Transform, train_image, transform
 
 __all__ = [
     "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "DataError", "Dataset", "Preprocess", "Split",
-    "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "image_folder", "open_dataset",
-    "prepare", "read_image", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset", "torch_loader",
-    "Transform", "manifest", "shards", "train_image", "transform",
+    "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "hf_dataset", "image_folder",
+    "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset",
+    "torch_loader", "Transform", "manifest", "shards", "train_image", "transform",
 ]
