@@ -68,12 +68,15 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (class-balanced)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
     p.add_argument("--augment", nargs="?", const="crop,flip,jitter", default=None,
-                   help="train-time augmentation: crop, flip, jitter (comma-separated; all when given alone)")
+                   help="train-time augmentation: crop, flip, jitter, randaugment (comma-separated; crop,flip,jitter "
+                   "when given alone)")
+    p.add_argument("--mix", nargs="?", const="mixup,cutmix", default=None,
+                   help="batch-level mixup, cutmix (comma-separated; both when given alone), label-smoothing aware")
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a better val accuracy")
     p.add_argument("--mixed-precision", choices=["bf16", "fp16"], help="low-precision compute, float32 weights")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
-    p.add_argument("--num-workers", type=int, default=0, help="torch DataLoader worker processes")
+    p.add_argument("--num-workers", type=int, default=0, help="loader worker processes (Grain; 0: in-process)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --out) from its last complete epoch")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
@@ -209,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
                mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers,
-               log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor)
+               log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor,
+               mix=args.mix)
     cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":

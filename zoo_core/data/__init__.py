@@ -8,6 +8,8 @@
 - ``preprocess``: the model's eval preprocessing in numpy/PIL (identical in torch and Keras, equal to timm's).
 - ``transforms``: ``transform(model_or_name, train=False)``, the public eval/train transform.
 - ``augment``: train-time augmentation, seeded per (run, epoch, image).
+- ``loader``: ``batches(...)``, the one loader both frameworks' loops consume (Grain worker processes).
+- ``mix``: batch-level mixup / cutmix with label-smoothed soft targets.
 - ``torch_loader`` / ``tf_pipeline``: the framework data paths (each imports its framework on use).
 """
 
@@ -28,7 +30,9 @@ from .datasets import (
 )
 from .hfdatasets import hf_dataset
 from .images import read_image
+from .loader import Batches, batches
 from .manifest import manifest
+from .mix import Mix
 from .preprocess import Preprocess, as_arrays, augment_image, prepare
 from .shards import shards
 from .sources import open_dataset
@@ -37,7 +41,8 @@ from .torch_loader import TorchSplitDataset, torch_dataset, torch_loader
 from .transforms import Transform, train_image, transform
 
 __all__ = [
-    "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "DataError", "Dataset", "Preprocess", "Split",
+    "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "Batches", "Mix", "batches",
+    "DataError", "Dataset", "Preprocess", "Split",
     "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "hf_dataset", "image_folder",
     "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset",
     "torch_loader", "Transform", "manifest", "shards", "train_image", "transform",
