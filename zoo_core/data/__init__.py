@@ -2,6 +2,7 @@
 
 - ``datasets``: built-in datasets and image folders, split into train/val/test.
 - ``manifest`` / ``shards``: CSV/JSONL manifests and WebDataset-style tar shards; ``sources.open_dataset`` picks one.
+- ``stream``: tar shards streamed through a shuffle buffer, disjoint per (rank, worker) reader slot.
 - ``hfdatasets``: Hub datasets (``hf://datasets/OWNER/NAME[@REV]``, ``datasets.Dataset`` / ``DatasetDict``).
 - ``images``: reading an image as the user sees it (EXIF, 16-bit, CMYK, palette, alpha).
 - ``imageops``: timm's resize/crop/flip/jitter ops on PIL images with numpy randomness.
@@ -36,6 +37,7 @@ from .mix import Mix
 from .preprocess import Preprocess, as_arrays, augment_image, prepare
 from .shards import shards
 from .sources import open_dataset
+from .stream import stream_shards
 from .tf_pipeline import augment_tf, tf_dataset
 from .torch_loader import TorchSplitDataset, torch_dataset, torch_loader
 from .transforms import Transform, train_image, transform
@@ -44,6 +46,6 @@ __all__ = [
     "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "Batches", "Mix", "batches",
     "DataError", "Dataset", "Preprocess", "Split",
     "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "hf_dataset", "image_folder",
-    "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "tf_dataset", "torch_dataset",
-    "torch_loader", "Transform", "manifest", "shards", "train_image", "transform",
+    "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "stream_shards", "tf_dataset",
+    "torch_dataset", "torch_loader", "Transform", "manifest", "shards", "train_image", "transform",
 ]
