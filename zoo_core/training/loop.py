@@ -34,7 +34,7 @@ from ..frameworks import import_keras, require
 from ..models import spec_of
 from ..tracking import EPOCH_KEYS, RunSession
 from .config import Plateau, TrainConfig, lr_at, validate
-from .evaluation import predict_split
+from .evaluation import predict_labeled
 from .metrics import cross_entropy
 from .reports import CURVES_NAME, HISTORY_NAME, INTERRUPTED_NAME, STATE_NAME, plot_curves
 
@@ -235,9 +235,9 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
             seconds = time.perf_counter() - t0
             val_loss = val_acc = None
             if len(data.val):
-                logits = predict_split(model, data.val, max(cfg.batch_size, 256))
-                val_loss = cross_entropy(logits, data.val.labels)
-                val_acc = float((logits.argmax(1) == data.val.labels).mean())
+                logits, labels = predict_labeled(model, data.val, max(cfg.batch_size, 256), cfg.num_workers)
+                val_loss = cross_entropy(logits, labels)
+                val_acc = float((logits.argmax(1) == labels).mean())
             for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
                                ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
                                ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
