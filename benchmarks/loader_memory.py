@@ -9,6 +9,7 @@ benchmarks/results/loader_memory.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -28,10 +29,8 @@ def peak_pss_mb(cmd: list[str]) -> tuple[float, float, int]:
         total = 0
         try:
             for p in [root, *root.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                     total += p.memory_full_info().pss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
         except psutil.NoSuchProcess:
             break
         peak = max(peak, total / 2**20)
