@@ -157,3 +157,52 @@ def test_eval_of_a_model_with_another_number_of_classes_is_one_line(tmp_path):
     proc = run_zoo("eval", str(ckpt), "--data", "digits", "--split", "0.5,0,0.5")
     assert proc.returncode == 1 and "model has 3 classes but the test split has 10" in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def bad_data(tmp_path_factory):
+    """A manifest naming a missing file, an empty shard and a truncated one (beside a good one)."""
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("bad_data")
+    (root / "img").mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / "img" / f"{i}.png")
+    (root / "m.csv").write_text("path,label\nimg/0.png,a\nimg/1.png,b\nimg/9.png,b\n")
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, "PNG")
+    with tarfile.open(root / "good-000000.tar", "w") as tar:
+        for name, data in (("a.png", buf.getvalue()), ("a.cls", b"0")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (root / "good-000001.tar").write_bytes(b"")
+    (root / "cut-000000.tar").write_bytes((root / "good-000000.tar").read_bytes()[:700])
+    return root
+
+
+@pytest.mark.parametrize(("data", "extra", "message"), [
+    ("{root}/m.csv", [], "m.csv:4: img/9.png does not exist (paths are relative to"),
+    ("{root}/good-{000000..000001}.tar", [], "good-000001.tar is empty; re-create it or leave it out"),
+    ("{root}/cut-000000.tar", [], "cut-000000.tar is truncated"),
+    ("hf://datasets/nobody", [], "is not a Hub dataset handle: write hf://datasets/OWNER/NAME"),
+    ("digits", ["--mix", "blend"], "unknown mix blend; choose from: mixup, cutmix"),
+    ("digits", ["--split-name", "holdout"], "invalid choice: 'holdout'"),
+])
+def test_bad_data_is_one_line_and_leaves_no_run_folder(data, extra, message, bad_data, tmp_path, capsys):
+    from zoo_core.cli.app import main
+
+    command = "eval" if "--split-name" in extra else "train"
+    argv = [command, "simplecnn", "--data", data.replace("{root}", str(bad_data)), *extra]
+    if command == "train":
+        argv += ["--out", str(tmp_path / "run"), "--epochs", "1"]
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code in (1, 2) and "error: " in err[-1] and message in err[-1], err
+    assert not (tmp_path / "run").exists()  # nothing half-written

@@ -24,3 +24,22 @@ def test_finetune_on_files_skips_and_names_a_broken_file(framework, tmp_path):
         history = zoo.finetune(model, data, epochs=1, batch_size=4, augment=True, progress=False)
     assert len(history["train_loss"]) == 1 and np.isfinite(history["train_loss"][0])
     assert [p.rsplit("/", 1)[-1] for p in history["skipped_files"]] == ["zz.jpg"]
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_evaluate_on_files_skips_and_names_a_broken_file_or_raises_when_strict(framework, tmp_path):
+    rng = np.random.default_rng(1)
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (30, 36, 3), dtype=np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "a" / "bad.png").write_bytes(b"not a png")
+    model = zoo.load("simplecnn_cifar", framework=framework, num_classes=2)
+    test = zoo.data.image_folder(tmp_path, split=(0.0001, 0.0, 0.9999)).test
+    with pytest.warns(UserWarning, match="bad.png is not a readable image"):
+        report = zoo.evaluate(model, test)
+    assert sum(map(sum, report["confusion_matrix"])) == len(test) - 1
+    assert [p.rsplit("/", 1)[-1] for p in report["skipped_files"]] == ["bad.png"]
+    strict = zoo.data.image_folder(tmp_path, split=(0.0001, 0.0, 0.9999), strict=True).test
+    with pytest.raises(zoo.data.DataError, match="bad.png is not a readable image"):
+        zoo.evaluate(model, strict)

@@ -257,3 +257,14 @@ def test_evaluate_says_what_it_takes():
     with pytest.raises(ZooError, match=r"evaluate\(\) takes a zoo_core.data.Dataset .* or one of its splits.*"
                                        r"open_dataset\('mnist5k'\)"):
         training.evaluate(model, "mnist5k")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_mixup_cutmix_and_randaugment_train_on_soft_targets(framework, digits):
+    """--mix gives label-smoothed soft targets: both loops (their loss and accuracy) train on them, with
+    RandAugment on the in-memory fast path."""
+    model = _small(framework, input_size=16, widths=[8, 16], dropout=0.0)
+    history = training.finetune(model, digits, epochs=2, lr=3e-3, batch_size=32, progress=False,
+                                label_smoothing=0.1, mix="mixup,cutmix", augment="crop,flip,randaugment", seed=3)
+    assert all(np.isfinite(history["train_loss"])) and all(0 <= a <= 1 for a in history["train_acc"])
+    assert history["val_acc"][-1] is not None

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..bench import BenchConfig, run
+from ..bench import loader as loader_bench
 from ..bench.common import DEFAULT_LIMIT
 from ..bench.report import RATIO_TARGET, overhead_verdict
+from ..errors import ZooError
 from .app import command
 
 
@@ -22,7 +24,9 @@ def _csv(kind):
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("models", type=_csv(str), help="model names, comma-separated: resnet18,vit_tiny")
+    p.add_argument("models", type=_csv(str), nargs="?",
+                   help="model names, comma-separated: resnet18,vit_tiny; none: benchmark the data loader on --data "
+                   "FOLDER beside torchvision and Keras")
     p.add_argument("--frameworks", "-f", type=_csv(str), default=["torch", "tf"], help="default: torch,tf")
     p.add_argument("--batch", type=_csv(int), default=[32, 128], help="batch sizes, comma-separated (32,128)")
     p.add_argument("--data", default="mnist5k", help="built-in dataset or image folder (default mnist5k)")
@@ -41,11 +45,15 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", "-o", default="bench", help="directory for results.json, results.md, throughput.png")
+    p.add_argument("--model", default="resnet18", help="loader benchmark: the model whose eval transform is used")
+    p.add_argument("--workers", type=int, default=2, help="loader benchmark: worker processes of every loader")
 
 
 @command("bench", "benchmark models in each framework: training, inference, memory, start-up, zoo overhead")(
     _bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
+    if not args.models:
+        return _loader_bench(args)
     cfg = BenchConfig(models=args.models, frameworks=args.frameworks, batches=args.batch, data=args.data,
                       limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
                       rounds=args.rounds, overhead=args.overhead, latency_reps=args.latency_reps,
@@ -70,3 +78,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for e in results["errors"]:
         print(f"zoo: error: {e['task']}: {e['error']}")
     return 1 if results["errors"] else 0
+
+
+def _loader_bench(args: argparse.Namespace) -> int:
+    """``zoo bench --data FOLDER``: the loader alone beside torchvision's and Keras's, paired (bench/loader.py)."""
+    from pathlib import Path
+
+    if not Path(args.data).is_dir():
+        raise ZooError(f"zoo bench without model names benchmarks the data loader and needs --data FOLDER (an image "
+                       f"folder, one subfolder per class); {args.data!r} is not a folder")
+    result = loader_bench.run(args.data, model=args.model, batch=args.batch[0], workers=args.workers,
+                              rounds=max(args.rounds, 1), log=lambda msg: print(msg, flush=True))
+    path = loader_bench.write(result, args.out)
+    print(path.read_text(), end="")
+    print(f"results in {path.parent}")
+    return 0

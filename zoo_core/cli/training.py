@@ -33,9 +33,13 @@ FRAMEWORK_CHOICES = ["torch", "pytorch", "pt", "tf", "tensorflow", "keras"]
 RUN_ARGS = "train_args.json"  # the arguments of a run, in its directory, so `zoo train --resume DIR` needs no more
 
 
+DATA_HELP = ("built-in dataset (mnist5k, digits), an image folder, a .csv/.jsonl manifest, tar shards "
+             "(shards/train-{000000..000127}.tar) or hf://datasets/OWNER/NAME[@REV]")
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="registry name or checkpoint directory")
-    p.add_argument("--data", help="built-in dataset (mnist5k, digits) or an image folder")
+    p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--framework", "-f", default="torch", choices=FRAMEWORK_CHOICES, metavar="{torch,tf}",
                    help="torch (also pytorch, pt) or tf (also tensorflow, keras)")
     p.add_argument("--out", "-o", help="run directory (new or empty): checkpoint, history.json, curves.png, "
@@ -64,12 +68,15 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (class-balanced)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
     p.add_argument("--augment", nargs="?", const="crop,flip,jitter", default=None,
-                   help="train-time augmentation: crop, flip, jitter (comma-separated; all when given alone)")
+                   help="train-time augmentation: crop, flip, jitter, randaugment (comma-separated; crop,flip,jitter "
+                   "when given alone)")
+    p.add_argument("--mix", nargs="?", const="mixup,cutmix", default=None,
+                   help="batch-level mixup, cutmix (comma-separated; both when given alone), label-smoothing aware")
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a better val accuracy")
     p.add_argument("--mixed-precision", choices=["bf16", "fp16"], help="low-precision compute, float32 weights")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
-    p.add_argument("--num-workers", type=int, default=0, help="torch DataLoader worker processes")
+    p.add_argument("--num-workers", type=int, default=0, help="loader worker processes (Grain; 0: in-process)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR (or --out) from its last complete epoch")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
@@ -115,7 +122,7 @@ def data_id(data: str | None) -> str | None:
     """What a --data value names, whatever the spelling: a built-in's name, or the folder's absolute path."""
     if data is None:
         return None
-    if data in BUILTINS and not Path(data).exists():
+    if (data in BUILTINS and not Path(data).exists()) or data.startswith("hf://"):
         return data
     return str(Path(data).expanduser().resolve())
 
@@ -205,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
                mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers,
-               log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor)
+               log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor,
+               mix=args.mix)
     cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":
@@ -259,7 +267,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="checkpoint directory (or registry name)")
-    p.add_argument("--data", required=True, help="built-in dataset (mnist5k, digits) or an image folder")
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--framework", "-f", default="torch")
     p.add_argument("--split-name", default="test", choices=["train", "val", "test"], help="the split to evaluate")
     p.add_argument("--split", help="train,val,test fractions (default: the run's own when MODEL is a zoo train "

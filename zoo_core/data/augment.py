@@ -14,15 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ZooError
+from .randaugment import RandAugment
 
-OPS = ("crop", "flip", "jitter")
+OPS = ("crop", "flip", "jitter", "randaugment")
 
 
 @dataclass(frozen=True)
 class Augment:
     """``crop``: random resized crop (area fraction ``scale``, aspect ``ratio``, timm's defaults); ``flip``:
     horizontal flip with probability 0.5; ``jitter``: brightness, contrast and saturation factors drawn from
-    [1 - jitter, 1 + jitter]. Image files are augmented on the original image by
+    [1 - jitter, 1 + jitter]; ``randaugment``: timm's RandAugment (m9, std 0.5; :mod:`.randaugment`), which
+    replaces the jitter as in timm. Image files are augmented on the original image by
     :func:`zoo_core.data.transforms.train_image` (timm's ops); in-memory images already at the input size (the
     built-in digits) by :meth:`__call__` on the preprocessed array, the fast path."""
 
@@ -31,10 +33,11 @@ class Augment:
     jitter: float = 0.4
     scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    randaugment: bool = False
 
     @classmethod
     def parse(cls, spec: bool | str | Sequence[str] | Augment | None) -> Augment | None:
-        """None/False: no augmentation; True: all of crop, flip, jitter; "crop,flip": only those."""
+        """None/False: no augmentation; True: crop, flip, jitter; "crop,flip,randaugment": only those."""
         if spec is None or spec is False or spec == "" or spec == "none":
             return None
         if isinstance(spec, Augment):
@@ -45,14 +48,17 @@ class Augment:
         unknown = [n for n in names if n not in OPS]
         if unknown:
             raise ZooError(f"unknown augmentation {', '.join(unknown)}; choose from: {', '.join(OPS)}")
-        return cls(crop="crop" in names, flip="flip" in names, jitter=0.4 if "jitter" in names else 0.0)
+        return cls(crop="crop" in names, flip="flip" in names, jitter=0.4 if "jitter" in names else 0.0,
+                   randaugment="randaugment" in names)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         if self.crop:
             x = self._resized_crop(x, rng)
         if self.flip and rng.random() < 0.5:
             x = x[:, ::-1]
-        if self.jitter:
+        if self.randaugment:
+            x = (self._randaugment(x * std + mean, rng) - mean) / std
+        elif self.jitter:
             x = (self._jitter(x * std + mean, rng) - mean) / std
         return np.ascontiguousarray(x, dtype=np.float32)
 
@@ -69,6 +75,15 @@ class Augment:
         y0 = int(rng.integers(0, h - ch + 1))
         x0 = int(rng.integers(0, w - cw + 1))
         return _bilinear(x, y0, x0, ch, cw, h, w)
+
+    @staticmethod
+    def _randaugment(raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from PIL import Image
+
+        u8 = np.clip(np.round(raw * 255.0), 0, 255).astype(np.uint8)
+        img = Image.fromarray(u8[:, :, 0] if u8.shape[2] == 1 else u8)
+        out = np.asarray(RandAugment()(img, rng), np.float32) / 255.0
+        return out.reshape(raw.shape)
 
     def _jitter(self, raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         lo, hi = 1.0 - self.jitter, 1.0 + self.jitter

@@ -77,7 +77,8 @@ def index_shard(path: str) -> list[tuple[str, dict[str, tarfile.TarInfo]]]:
                 key = (base[0] + "/" + stem) if len(base) == 2 else stem
                 samples.setdefault(key, {})[ext.lower()] = m
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(f"shard {path} is not a readable tar file ({exc}); re-create it or leave it out") from None
+        raise DataError(f"shard {path} is truncated or not a readable tar file ({exc}); re-create it or leave it "
+                        "out") from None
     for key, files in samples.items():
         for m in files.values():
             if m.offset_data + m.size > size:

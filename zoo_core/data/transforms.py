@@ -33,6 +33,7 @@ from .imageops import (
     resized_crop,
 )
 from .preprocess import Preprocess
+from .randaugment import RandAugment
 
 
 def train_image(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generator) -> np.ndarray:
@@ -45,7 +46,9 @@ def train_image(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generat
         img = eval_geometry(pre, img)
     if aug.flip and rng.random() < 0.5:
         img = hflip(img)
-    if aug.jitter:
+    if aug.randaugment:  # timm: auto/rand augment takes the colour jitter's place
+        img = RandAugment()(img, rng)
+    elif aug.jitter:
         img = color_jitter(img, color_jitter_params(rng, aug.jitter, aug.jitter, aug.jitter))
     return pre.normalize(img)
 

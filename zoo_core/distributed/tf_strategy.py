@@ -113,12 +113,16 @@ class TFDist:
             n_global = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, n_local)
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(x, training=True), tf.float32)
-                per_example = ce(tf.one_hot(y, k), logits, from_logits=True, label_smoothing=smoothing)
+                if y.dtype.is_floating:  # mixup/cutmix soft targets, label-smoothed already (zoo_core.data.mix)
+                    per_example = ce(y, logits, from_logits=True)
+                else:
+                    per_example = ce(tf.one_hot(y, k), logits, from_logits=True, label_smoothing=smoothing)
                 loss = tf.reduce_sum(per_example) / n_global  # summed over replicas: the global-batch mean
                 scaled = opt.scale_loss(loss) if hasattr(opt, "scale_loss") else loss
             grads = tape.gradient(scaled, variables)
             opt.apply_gradients(zip(grads, variables, strict=True))  # Keras all-reduces (sums) the gradients
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
+            labels = tf.argmax(y, 1) if y.dtype.is_floating else y
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), labels), tf.float32))
             return tf.stack([tf.reduce_sum(per_example), correct, n_local])
 
         @tf.function(reduce_retracing=True)
@@ -173,7 +177,8 @@ class TFDist:
             ds = ds.map(lambda x, y: (x[lo:lo + local], y[lo:lo + local]))
             ds = ds.batch(b)  # (b, local, ...): b rows of this pipeline's replicas
             perm = (1, 0)
-            ds = ds.map(lambda x, y: (tf.transpose(x, perm + tuple(range(2, len(x.shape)))), tf.transpose(y, perm)))
+            ds = ds.map(lambda x, y: (tf.transpose(x, perm + tuple(range(2, len(x.shape)))),
+                                      tf.transpose(y, perm + tuple(range(2, len(y.shape))))))
             return ds.unbatch().prefetch(tf.data.AUTOTUNE)  # one batch per local replica, in replica order
 
         return self._guarded(self.strategy.distribute_datasets_from_function(dataset_fn))

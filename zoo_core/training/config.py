@@ -36,6 +36,7 @@ class TrainConfig:
     log_every: int = 10  # trackers get the mean training loss of every this many steps
     plateau_patience: int = 2  # schedule="plateau": epochs without a better val loss before the lr is reduced
     plateau_factor: float = 0.1  # ... and the factor it is multiplied by
+    mix: Any = None  # a zoo_core.data.mix.Mix (batch-level mixup / cutmix, soft targets) or None
 
     def __post_init__(self) -> None:
         """Check every number (one shared check for ``finetune`` and ``zoo train``): whole numbers stay whole (2.5

@@ -12,10 +12,10 @@ import numpy as np
 
 from .. import backends
 from ..data.datasets import Dataset, Split
+from ..data.loader import batches
 from ..data.preprocess import Preprocess, prepare
 from ..errors import ZooError
 from ..fileio import atomic_write_text
-from ..layout import to_layout
 from ..models import spec_of
 from .metrics import classification_report
 from .reports import CONFUSION_NAME, REPORT_NAME, plot_confusion
@@ -41,21 +41,37 @@ def _inference_mode(model: Any):
         yield
 
 
-def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
-    """Logits for every image of a split (preprocessed for the model), in inference mode."""
+def predict_labeled(model: Any, split: Any, batch_size: int = 256,
+                    workers: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, labels) of the images of a split that can be read (preprocessed for the model, in inference
+    mode); an image file that cannot be decoded is skipped and named in ``split.skipped`` (a strict split raises),
+    as in training. File splits are read by :func:`zoo_core.data.batches`."""
+    if not len(split):
+        raise ZooError(f"the {split.name} split is empty; there is nothing to predict")
     pre = Preprocess.for_model(model)
     layout = backends.of(model).input_layout()
     predict = batch_predictor(model)
     x_all = prepare(split, pre, layout)  # in memory: every batch is a slice, already in the model's layout
-    out = []
+    out, labels = [], []
     with _inference_mode(model):  # once for the split, not per batch
-        for start in range(0, len(split), batch_size):
-            stop = start + batch_size
-            x = x_all[start:stop] if x_all is not None else to_layout(pre.batch(split.images[start:stop]), layout)
-            out.append(predict(x))
+        if x_all is not None:
+            for start in range(0, len(split), batch_size):
+                out.append(predict(x_all[start:start + batch_size]))
+            labels = [split.labels]
+        else:
+            fw = "torch" if layout == "NCHW" else "tf"
+            for x, y in batches(split, pre, batch_size=batch_size, workers=workers, framework=fw):
+                out.append(predict(x))
+                labels.append(y)
     if not out:
-        raise ZooError(f"the {split.name} split is empty; there is nothing to predict")
-    return np.concatenate(out)
+        raise ZooError(f"no image of the {split.name} split could be read (skipped: "
+                       f"{', '.join(split.skipped[:3])}); replace or remove the files")
+    return np.concatenate(out), np.concatenate(labels)
+
+
+def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
+    """Logits for the readable images of a split (see :func:`predict_labeled`, which also gives their labels)."""
+    return predict_labeled(model, split, batch_size)[0]
 
 
 def _pick_split(data: Any) -> Split:
@@ -85,9 +101,11 @@ def evaluate(model: Any, split: Any, out: str | os.PathLike | None = None, batch
     report.json and confusion.png there."""
     split = _pick_split(split)
     check_classes(model, split)
-    logits = predict_split(model, split, batch_size)
-    report = classification_report(logits, split.labels, split.classes)
+    logits, labels = predict_labeled(model, split, batch_size)
+    report = classification_report(logits, labels, split.classes)
     report["split"] = split.name
+    if split.skipped:
+        report["skipped_files"] = list(split.skipped)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

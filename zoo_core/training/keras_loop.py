@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.keras_weights import leaf_layers
-from ..data.augment import Augment
-from ..data.tf_pipeline import augment_tf, tf_dataset, tf_files
+from ..data.loader import Batches, batches
 from ..distributed import tf_strategy
 from ..errors import ZooError
 from ..fileio import atomic_write
@@ -122,21 +121,23 @@ class Trainer:
         self.opt.build(self.vars)
         k = data.num_classes
         loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
-        self._base = None  # the cached tf.data split, built when an epoch needs the pipeline
-        self._arrays = None  # (images, labels) of the split in host memory, for un-augmented epochs
-        self.steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
+        soft_loss = keras.losses.CategoricalCrossentropy(from_logits=True)  # mixed targets are smoothed already
+        self._stream: Batches | None = None
+        self.steps_per_epoch = len(self._batches(0, 1))
         variables, opt = self.vars, self.opt
 
         @tf.function(reduce_retracing=True)
         def step(x, y, lr):
             opt.learning_rate = lr  # in the graph: no eager assign op per step
+            soft = y.dtype.is_floating  # mixup/cutmix targets (N, k)
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(x, training=True), tf.float32)
-                loss = loss_fn(tf.one_hot(y, k), logits)
+                loss = soft_loss(y, logits) if soft else loss_fn(tf.one_hot(y, k), logits)
                 scaled = opt.scale_loss(loss) if hasattr(opt, "scale_loss") else loss
             grads = tape.gradient(scaled, variables)
             opt.apply_gradients(zip(grads, variables, strict=True))
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.int64))
+            labels = tf.argmax(y, 1) if soft else y
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), labels), tf.int64))
             return loss, correct
 
         self._step = step
@@ -147,51 +148,34 @@ class Trainer:
             if not self.is_main:
                 self.cfg = dataclasses.replace(cfg, progress=False)
 
-    @property
-    def base(self):
-        """The training split as an unbatched, cached tf.data pipeline of preprocessed images."""
-        if self._base is None:
-            self._base = tf_dataset(self.data.train, self.pre, None, shuffle=False, augment=False, cache=True)
-        return self._base
-
-    def _order(self, epoch: int) -> np.ndarray:
-        """The epoch's shuffle: a permutation of the training split seeded by ``cfg.shuffle_seed``."""
-        return np.random.default_rng(self.cfg.shuffle_seed(epoch)).permutation(len(self.data.train))
+    def _batches(self, epoch: int, epochs: int) -> Batches:
+        """The training batches from ``epoch`` on (zoo_core.data.batches, NHWC: the order and augmentation drawn
+        from (seed, epoch), as in the torch loop; one pool of workers for the rest of the run)."""
+        cfg = self.cfg
+        return batches(self.data.train, self.pre, batch_size=cfg.batch_size, train=True, seed=cfg.shuffle_seed(0),
+                       epoch=epoch, workers=cfg.num_workers, framework="tf", augment=cfg.augment or False,
+                       mix=cfg.mix, epochs=epochs)
 
     def _epoch_data(self, epoch: int):
-        """The epoch as a tf.data pipeline (augmented images, and the distributed input): the cached split,
-        augmented per index, in :meth:`_order`, batched and prefetched."""
-        tf, cfg = self.tf, self.cfg
-        if not self.data.train.in_memory:  # image files: decoded in the epoch's order, augmented, never cached
-            ds = tf_files(self.data.train, self.pre, self._order(epoch), cfg.augment or None,
-                          seed=cfg.shuffle_seed(epoch), epoch=epoch)
-            return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
-        ds = self.base
-        if cfg.augment:  # before the shuffle: each image's randomness comes from its index in the split
-            ds = augment_tf(ds, Augment.parse(cfg.augment), self.pre, seed=cfg.shuffle_seed(epoch), epoch=epoch)
-        order = tf.constant(self._order(epoch))
-        # the whole split as one element, reordered: the memory of a full-size shuffle buffer, an exact order
-        ds = ds.batch(len(self.data.train)).map(lambda x, y: (tf.gather(x, order), tf.gather(y, order))).unbatch()
-        return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+        """The epoch as a tf.data pipeline (the distributed input) over the same batches: nothing cached, so memory
+        stays bounded whatever the split's size."""
+        tf, h, w, c = self.tf, *self.pre.input_size, self.pre.in_chans
+        label = (tf.TensorSpec((None, self.data.num_classes), tf.float32) if self.cfg.mix else
+                 tf.TensorSpec((None,), tf.int64))
+        return tf.data.Dataset.from_generator(
+            lambda: iter(self._batches(epoch, 1)),
+            output_signature=(tf.TensorSpec((None, h, w, c), tf.float32), label)).prefetch(1)
 
     def _epoch_batches(self, epoch: int):
-        """The same batches as :meth:`_epoch_data` without augmentation, gathered from the split held in memory:
-        no tf.data pipeline per epoch, whose per-image shuffling and batching threads competed with the train
-        step for the CPU (a plain Keras ``fit`` on arrays gathers whole batches too)."""
-        tf, b = self.tf, self.cfg.batch_size
-        if not self.data.train.in_memory:  # files: streamed (bounded memory), not held as one float32 array
-            yield from self._epoch_data(epoch)
-            return
-        if self._arrays is None:
-            whole = tf_dataset(self.data.train, self.pre, len(self.data.train), cache=False)  # parallel decoding
-            with tf.device("/CPU:0"):  # the split stays in host memory; each batch goes to the device in the step
-                self._arrays = tuple(tf.identity(t) for t in next(iter(whole)))
-        x, y = self._arrays
-        order = self._order(epoch)
-        for i in range(0, len(order), b):
-            with tf.device("/CPU:0"):
-                idx = tf.constant(order[i:i + b])
-                yield tf.gather(x, idx), tf.gather(y, idx)
+        """This epoch's batches as host tensors, from one stream of batches kept for the rest of the run."""
+        tf = self.tf
+        if self._stream is None or self._stream.next_epoch != epoch:
+            if self._stream is not None:
+                self._stream.close()
+            self._stream = self._batches(epoch, self.cfg.epochs - epoch)
+        for x, y in self._stream.epoch(epoch):
+            with tf.device("/CPU:0"):  # each batch goes to the device in the step
+                yield tf.constant(x), tf.constant(y)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
                     on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
@@ -208,10 +192,7 @@ class Trainer:
         pending: list[tuple[int, Any, Any, int]] = []
         diverged = None
         t0 = shown = time.perf_counter()
-        if self.dist:
-            batches = self.dist.epoch_data(epoch)
-        else:
-            batches = self._epoch_data(epoch) if cfg.augment else self._epoch_batches(epoch)
+        batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_batches(epoch)
         # iter(): tqdm.auto would otherwise create a second iterator of its own
         bar = tqdm(iter(batches), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
@@ -252,7 +233,11 @@ class Trainer:
         return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
 
     def close(self) -> None:
-        """Give layers back the dtype policies they had before training (mixed precision is train-time only)."""
+        """Stop the loader's workers; give layers back the dtype policies they had before training (mixed
+        precision is train-time only)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
         for layer, policy in self._policies:
             layer.dtype_policy = policy
         self._policies = []

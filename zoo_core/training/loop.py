@@ -25,6 +25,7 @@ import numpy as np
 from .. import backends
 from ..checkpoint.io import save
 from ..data.augment import Augment
+from ..data.mix import Mix
 from ..data.preprocess import Preprocess
 from ..distributed import env as distributed
 from ..errors import DistributedError, TrainingDivergedError, ZooError
@@ -33,7 +34,7 @@ from ..frameworks import import_keras, require
 from ..models import spec_of
 from ..tracking import EPOCH_KEYS, RunSession
 from .config import Plateau, TrainConfig, lr_at, validate
-from .evaluation import predict_split
+from .evaluation import predict_labeled
 from .metrics import cross_entropy
 from .reports import CURVES_NAME, HISTORY_NAME, INTERRUPTED_NAME, STATE_NAME, plot_curves
 
@@ -88,11 +89,11 @@ def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, opt
                  weight_decay: float | None = None, grad_clip: float | None = None, seed: int = 0,
                  device: str = "auto", mixed_precision: str | None = None, augment: Any = False,
                  num_workers: int = 0, progress: bool | None = None, log_every: int = 10,
-                 plateau_patience: int = 2, plateau_factor: float = 0.1) -> TrainConfig:
+                 plateau_patience: int = 2, plateau_factor: float = 0.1, mix: Any = None) -> TrainConfig:
     """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
     return TrainConfig(epochs, lr, batch_size, optimizer, schedule, warmup_epochs, label_smoothing, weight_decay,
                        grad_clip, seed, device, mixed_precision, Augment.parse(augment), num_workers, progress,
-                       log_every, plateau_patience, plateau_factor)
+                       log_every, plateau_patience, plateau_factor, Mix.parse(mix, label_smoothing))
 
 
 def epoch_line(history: dict[str, Any], epochs: int) -> str:
@@ -126,15 +127,18 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              mixed_precision: str | None = None, early_stopping: int | None = None, resume: bool = False,
              augment: Any = False, num_workers: int = 0, progress: bool | None = None,
              strategy: Any = None, callbacks: Sequence[EpochCallback] = (), log_every: int = 10,
-             plateau_patience: int = 2, plateau_factor: float = 0.1, run: RunSession | None = None
-             ) -> dict[str, Any]:
+             plateau_patience: int = 2, plateau_factor: float = 0.1, run: RunSession | None = None,
+             mix: Any = None) -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
     without improvement of val accuracy (train loss when there is no val split). ``mixed_precision``: "bf16" or
     "fp16" (float32 weights, low-precision compute during training only; fp16 with loss scaling).
     ``augment``: True for random resized crop + flip + colour jitter, or a subset such as "crop,flip"
-    (zoo_core.augment; the same per-image randomness in both frameworks). With ``out``: a checkpoint of the
+    (zoo_core.augment; the same per-image randomness in both frameworks), "randaugment" adds RandAugment.
+    ``mix``: "mixup", "cutmix" or "mixup,cutmix" (True: both), batch-level, the targets label-smoothed
+    (zoo_core.data.mix). Both frameworks train on the batches of ``zoo_core.data.batches`` (``num_workers`` Grain
+    worker processes). With ``out``: a checkpoint of the
     model after every epoch (zoo_core.checkpoint.save),
     the full training state beside it (weights, optimizer, epoch, RNG; atomic), history.json and curves.png;
     ``resume=True`` continues from the last complete epoch recorded there. Returns the history dict.
@@ -157,7 +161,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, weight_decay=weight_decay,
                        grad_clip=grad_clip, seed=seed, device=device, mixed_precision=mixed_precision,
                        augment=augment, num_workers=num_workers, progress=progress, log_every=log_every,
-                       plateau_patience=plateau_patience, plateau_factor=plateau_factor)
+                       plateau_patience=plateau_patience, plateau_factor=plateau_factor, mix=mix)
     validate(cfg, model, data)
     out_dir = check_writable_dir(out, "run directory") if out is not None else None
     if resume and out_dir is None:
@@ -231,9 +235,9 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
             seconds = time.perf_counter() - t0
             val_loss = val_acc = None
             if len(data.val):
-                logits = predict_split(model, data.val, max(cfg.batch_size, 256))
-                val_loss = cross_entropy(logits, data.val.labels)
-                val_acc = float((logits.argmax(1) == data.val.labels).mean())
+                logits, labels = predict_labeled(model, data.val, max(cfg.batch_size, 256), cfg.num_workers)
+                val_loss = cross_entropy(logits, labels)
+                val_acc = float((logits.argmax(1) == labels).mean())
             for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
                                ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
                                ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):

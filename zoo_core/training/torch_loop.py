@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..data.torch_loader import torch_loader
+from ..data.loader import Batches, batches
 from ..distributed import torch_ddp
 from ..errors import ZooError
 from ..fileio import atomic_write
@@ -76,16 +76,39 @@ class Trainer:
             raise ZooError(f"unknown mixed_precision {cfg.mixed_precision!r}; use None, 'bf16' or 'fp16'")
         use_scaler = self.amp_dtype is torch.float16 and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
-        self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        self._loader = lambda epoch: torch_loader(
-            data.train, pre, cfg.batch_size, shuffle=True, augment=cfg.augment, num_workers=cfg.num_workers,
-            seed=cfg.shuffle_seed(epoch), device=str(self.device), epoch=epoch)
+        # mixed batches carry label-smoothed soft targets (zoo_core.data.mix): the loss must not smooth them again
+        self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.0 if cfg.mix else cfg.label_smoothing)
         self.net = model  # what forward/backward runs through: the DDP wrapper when distributed
+        self.shard = (0, 1)
         if self.dist:
             self.net = self.dist.wrap(model)
-            single = self._loader
-            self._loader = lambda epoch: self.dist.distribute(single(epoch), cfg.shuffle_seed(0), epoch)
-        self.steps_per_epoch = len(self._loader(0))
+            self.shard = (self.dist.rank, self.dist.world_size)
+        self._stream: Batches | None = None
+        self.steps_per_epoch = len(self._batches(0, 1))
+
+    def _batches(self, epoch: int, epochs: int) -> Batches:
+        """The training batches from ``epoch`` on (zoo_core.data.batches: one pool of workers for the rest of the
+        run; the order and augmentation drawn from (seed, epoch), as in the Keras loop; this rank's share)."""
+        cfg = self.cfg
+        return batches(self.data.train, self.pre, batch_size=cfg.batch_size, train=True, seed=cfg.shuffle_seed(0),
+                       epoch=epoch, workers=cfg.num_workers, framework="torch", augment=cfg.augment or False,
+                       mix=cfg.mix, shard=self.shard, epochs=epochs)
+
+    def _epoch_batches(self, epoch: int):
+        if self._stream is None or self._stream.next_epoch != epoch:
+            if self._stream is not None:
+                self._stream.close()
+            self._stream = self._batches(epoch, self.cfg.epochs - epoch)
+        pin = self.device.type == "cuda"
+        for x, y in self._stream.epoch(epoch):
+            x, y = torch.from_numpy(x), torch.from_numpy(y)
+            yield (x.pin_memory(), y.pin_memory()) if pin else (x, y)
+
+    def close(self) -> None:
+        """Stop the loader's workers."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
                     on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
@@ -96,7 +119,7 @@ class Trainer:
         cfg, model = self.cfg, self.model
         torch.manual_seed(cfg.rng_seed(epoch))
         model.train()
-        loader = self._loader(epoch)
+        loader = self._epoch_batches(epoch)
         # loss and accuracy are summed on the device and read back only for the progress bar (at most every
         # POSTFIX_SECONDS) and at the end: a host sync per step would stall a GPU's queue of work
         acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
@@ -107,15 +130,9 @@ class Trainer:
         mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
         t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
-        bar = tqdm(iter(loader), total=len(loader), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        bar = tqdm(loader, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=cfg.progress is False if cfg.progress is not None else None)
-        for i, batch in enumerate(bar):
-            x, y = batch
-            for name in getattr(batch, "skipped", ()):  # files a DataLoader worker could not decode
-                if name not in self.data.train.skipped:
-                    self.data.train.skipped.append(name)
-            if len(y) == 0:
-                continue
+        for i, (x, y) in enumerate(bar):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             for g in self.opt.param_groups:
                 g["lr"] = lr
@@ -140,7 +157,7 @@ class Trainer:
             n = len(y)
             step_losses.append(loss.detach())
             loss_sum += step_losses[-1].to(acc_dtype) * n
-            correct_sum += (logits.detach().argmax(1) == y).sum()
+            correct_sum += (logits.detach().argmax(1) == (y.argmax(1) if y.ndim == 2 else y)).sum()
             seen += n
             if on_steps is not None and (epoch * self.steps_per_epoch + i + 1) % cfg.log_every == 0:
                 total, count = float(loss_sum), seen  # a host sync every log_every steps only
