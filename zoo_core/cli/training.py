@@ -19,7 +19,6 @@ from ..fileio import DirectoryLock, check_writable_dir, removed_if_unfinished, w
 from ..frameworks import canonical_framework
 from ..training.config import validate
 from ..training.loop import seed_everything, train_config
-from ..training.tuning import summary as tuning_summary
 from ..training.reports import (
     CONFUSION_NAME,
     CURVES_NAME,
@@ -28,6 +27,7 @@ from ..training.reports import (
     REPORT_NAME,
     STATE_NAME,
 )
+from ..training.tuning import summary as tuning_summary
 from .app import command
 
 FRAMEWORK_CHOICES = ["torch", "pytorch", "pt", "tf", "tensorflow", "keras"]

@@ -32,9 +32,9 @@ from ..fileio import DirectoryLock, check_writable_dir, removed_if_unfinished, w
 from ..frameworks import import_keras, require
 from ..models import spec_of
 from ..tracking import EPOCH_KEYS, RunSession
+from . import tuning
 from .config import Plateau, TrainConfig, lr_at, validate
 from .evaluation import predict_split
-from . import tuning
 from .metrics import cross_entropy
 from .reports import CURVES_NAME, HISTORY_NAME, INTERRUPTED_NAME, STATE_NAME, plot_curves
 

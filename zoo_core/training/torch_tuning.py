@@ -19,6 +19,7 @@ from .tuning import DEFAULT, EXACT_RTOL, env_identity
 torch = import_torch()
 WARMUP_STEPS = 1  # per candidate, untimed: first-call kernel selection, allocator growth
 TIMED_ROUNDS = 3  # per candidate, one step each, interleaved: default, channels_last, (bf16), default, ...
+BUDGET_S = 20.0  # timed rounds beyond the first are cut to fit this many seconds (a slow model or a busy machine)
 
 
 def identity(device: Any, amp_dtype: Any) -> dict[str, Any]:
@@ -127,15 +128,21 @@ def trial(model: Any, opt: Any, loss_fn: Any, input_shape: tuple[int, ...], num_
             best_fmt = cands.get("channels_last", {})
             timed["bf16"] = _Side(model, opt, best_fmt, torch.bfloat16)
         times: dict[str, list[float]] = {name: [] for name in timed}
-        for r in range(WARMUP_STEPS + TIMED_ROUNDS):
+        rounds = WARMUP_STEPS + TIMED_ROUNDS
+        r = 0
+        while r < rounds:
             order = list(timed) if r % 2 == 0 else list(reversed(timed))
+            t0 = time.perf_counter()
             for name in order:
                 seconds = timed[name].step(x, y, loss_fn, device)
                 if r >= WARMUP_STEPS:
                     times[name].append(seconds)
+            if r == WARMUP_STEPS:  # a slow (busy) device: fewer rounds, so the trial stays within its budget
+                rounds = min(rounds, r + max(1, int(BUDGET_S / max(time.perf_counter() - t0, 1e-9))))
+            r += 1
     med = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
     seconds = {name: med[name] for name in sides}
-    out = {"seconds": seconds, "exact": exact, "deviation": dev, "steps": WARMUP_STEPS + TIMED_ROUNDS,
+    out = {"seconds": seconds, "exact": exact, "deviation": dev, "steps": rounds,
            "advice": {"bf16": {"native": native, "speedup": None}}}
     if "bf16" in med:
         fastest_exact = min((s for n, s in seconds.items() if exact[n]), default=seconds[DEFAULT])
