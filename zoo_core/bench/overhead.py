@@ -207,7 +207,7 @@ class PlainKerasFiles(PlainKeras):
         self.eval_ds = base.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def _fit_data(self) -> dict[str, Any]:
-        return {"x": self.train_ds}
+        return {"x": self.train_ds, "shuffle": False}  # shuffled by the pipeline itself
 
     def predict(self) -> float:
         t0 = time.perf_counter()
