@@ -143,7 +143,8 @@ def test_overhead_verdict_separates_slow_from_noisy():
 def test_tuned_text_names_the_setting_and_how_it_was_decided():
     from zoo_core.bench.report import tuned_text
 
-    assert tuned_text({"source": "trial", "chosen": "channels_last", "speedup": 1.5}) == "channels_last (1.50x in trial)"
+    chosen = {"source": "trial", "chosen": "channels_last", "speedup": 1.5}
+    assert tuned_text(chosen) == "channels_last (1.50x in trial)"
     assert tuned_text({"source": "cache", "chosen": "default", "speedup": 1.0}) == "default"
     assert tuned_text({"source": "skipped", "chosen": "default"}) == "default (skipped)"
     assert tuned_text(None) == "–"
