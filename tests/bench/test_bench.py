@@ -168,3 +168,18 @@ def test_photos_folder_and_the_plain_loops_that_decode_it(tmp_path):
         plain = plain_side(model, framework, None, data.train.labels, 4, 1e-3, 0, split=data.train, pre=pre)
         assert isinstance(plain, kind)
         assert plain.epoch() > 0 and plain.predict() > 0
+
+
+def test_plain_epochs_run_in_the_default_memory_format():
+    """The zoo's channels_last weights are put back to the default layout for the plain loop's epochs."""
+    import torch
+
+    import zoo_core
+    from zoo_core.bench.overhead import default_layout
+
+    model = zoo_core.load("simplecnn_cifar", "torch", num_classes=4, input_size=16)
+    model.to(memory_format=torch.channels_last)
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    with default_layout(model):
+        assert all(p.is_contiguous() for p in convs)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)
