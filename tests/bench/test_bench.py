@@ -80,10 +80,13 @@ def test_bench_both_frameworks_writes_results(tmp_path):
         t, i, o = r["train"], r["inference"], r["overhead"]
         assert t["images"] == 48 and t["steps_per_epoch"] == 6 and len(t["epoch_seconds"]) == 2
         tuned = t["tuning"]  # the zoo side's chosen settings, decided by a trial in this run
-        assert tuned["mode"] == "auto" and tuned["source"] == "trial" and tuned["chosen"] in tuned["trial"]["seconds"]
+        assert tuned["mode"] == "auto" and tuned["source"] == "trial"
         assert tuned["settings"] == ({"channels_last": True} if tuned["chosen"] == "channels_last" else {})
-        assert set(tuned["trial"]["seconds"]) == ({"default", "channels_last"} if r["framework"] == "torch"
-                                                   else {"default"})
+        if r["framework"] == "torch":
+            assert set(tuned["trial"]["seconds"]) == {"default", "channels_last"}
+            assert tuned["chosen"] in tuned["trial"]["seconds"] and tuned["trial"]["exact"]["channels_last"]
+        else:  # on a CPU Keras has a single candidate: nothing timed, and the log says why
+            assert tuned["chosen"] == "default" and "trial" not in tuned and "jit_compile" in tuned["notes"][0]
         assert all(_positive(t[k]) for k in ("seconds_per_epoch", "images_per_second", "peak_rss_mb"))
         assert t["peak_rss_mb"] >= t["rss_before_mb"] > 50  # a framework is loaded: tens of MiB at least
         assert all(_positive(i[k]) for k in ("images_per_second", "latency_b1_p50_ms", "latency_p50_ms"))
