@@ -66,9 +66,11 @@ def _positive(value) -> bool:
 
 def test_bench_both_frameworks_writes_results(tmp_path):
     out = tmp_path / "bench"
+    # 48 images, batch 8, 2 epochs: 12 steps, as long as the tuning trial, so the zoo side runs it
     proc = run_zoo("bench", "simplecnn", "--frameworks", "torch,tf", "--batch", "8", "--data", "digits",
-                   "--limit", "32", "--input-size", "16", "--epochs", "1", "--warmup", "0", "--rounds", "1",
-                   "--latency-reps", "3", "--startup-repeats", "1", "--out", str(out), timeout=600)
+                   "--limit", "48", "--input-size", "16", "--epochs", "1", "--warmup", "1", "--rounds", "1",
+                   "--latency-reps", "3", "--startup-repeats", "1", "--out", str(out), timeout=600,
+                   env={"ZOO_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "import_zoo_core:" in proc.stdout and "zoo_list:" in proc.stdout
     results = json.loads((out / "results.json").read_text())
@@ -76,7 +78,15 @@ def test_bench_both_frameworks_writes_results(tmp_path):
     assert [(r["framework"], r["batch"]) for r in results["runs"]] == [("torch", 8), ("tf", 8)]
     for r in results["runs"]:
         t, i, o = r["train"], r["inference"], r["overhead"]
-        assert t["images"] == 32 and t["steps_per_epoch"] == 4 and len(t["epoch_seconds"]) == 1
+        assert t["images"] == 48 and t["steps_per_epoch"] == 6 and len(t["epoch_seconds"]) == 2
+        tuned = t["tuning"]  # the zoo side's chosen settings, decided by a trial in this run
+        assert tuned["mode"] == "auto" and tuned["source"] == "trial"
+        assert tuned["settings"] == ({"channels_last": True} if tuned["chosen"] == "channels_last" else {})
+        if r["framework"] == "torch":
+            assert set(tuned["trial"]["seconds"]) == {"default", "channels_last"}
+            assert tuned["chosen"] in tuned["trial"]["seconds"] and tuned["trial"]["exact"]["channels_last"]
+        else:  # on a CPU Keras has a single candidate: nothing timed, and the log says why
+            assert tuned["chosen"] == "default" and "trial" not in tuned and "jit_compile" in tuned["notes"][0]
         assert all(_positive(t[k]) for k in ("seconds_per_epoch", "images_per_second", "peak_rss_mb"))
         assert t["peak_rss_mb"] >= t["rss_before_mb"] > 50  # a framework is loaded: tens of MiB at least
         assert all(_positive(i[k]) for k in ("images_per_second", "latency_b1_p50_ms", "latency_p50_ms"))
@@ -84,7 +94,7 @@ def test_bench_both_frameworks_writes_results(tmp_path):
         s = r["startup"]
         assert s["ttfp_s"] == pytest.approx(s["import_s"] + s["build_s"] + s["first_forward_s"])
         assert _positive(o["train_ratio"]) and _positive(o["inference_ratio"])
-        assert len(o["raw"]["train"]["zoo"]) == 1 and len(o["raw"]["train"]["plain"]) == 1
+        assert len(o["raw"]["train"]["zoo"]) == 2 and len(o["raw"]["train"]["plain"]) == 2
         assert _positive(r["matmul"]["peak_flops"])
         assert 0 < r["efficiency"]["fraction_of_peak"] < 1
     flops = results["flops"]["simplecnn"]
@@ -98,9 +108,10 @@ def test_bench_both_frameworks_writes_results(tmp_path):
     assert {fw: p["train"]["pairs"] for fw, p in results["overhead_pooled"].items()} == {"torch": 1, "tf": 1}
     assert "overhead, all torch rows: train" in proc.stdout
     md = (out / "results.md").read_text()
-    for heading in ("## Training", "## Inference", "## The zoo's overhead", "### All rows together", "## Start-up",
-                    "## FLOPs"):
+    for heading in ("## Training", "## Inference", "## The zoo's tuned loop against the plain loop",
+                    "### All rows together", "## Start-up", "## FLOPs"):
         assert heading in md
+    assert "zoo's tuned settings" in md and "tuned: simplecnn torch batch 8:" in proc.stdout
     assert "| simplecnn | tf | 8 |" in md and "zoo bench simplecnn --frameworks torch,tf --batch 8" in md
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -111,6 +122,7 @@ def test_bench_both_frameworks_writes_results(tmp_path):
     (["resnet_18"], "unknown model 'resnet_18'; did you mean"),
     (["simplecnn", "--frameworks", "jax"], "jax"),
     (["simplecnn", "--data", "nonesuch"], "neither a built-in dataset"),
+    (["simplecnn", "--tune", "fast"], "tune must be one of auto, off"),
 ])
 def test_bad_settings_are_one_line_errors(args, message, tmp_path):
     proc = run_zoo("bench", *args, "--out", str(tmp_path / "b"))
@@ -129,3 +141,48 @@ def test_overhead_verdict_separates_slow_from_noisy():
     assert verdict(0.90, float("nan")) == "no"  # one timing: no spread to hide in
     row = {"train_ratio": 1.02, "train_noise": 0.05, "inference_ratio": 0.90, "inference_noise": 0.04}
     assert overhead_verdict(row) == "no"
+
+
+def test_tuned_text_names_the_setting_and_how_it_was_decided():
+    from zoo_core.bench.report import tuned_text
+
+    chosen = {"source": "trial", "chosen": "channels_last", "speedup": 1.5}
+    assert tuned_text(chosen) == "channels_last (1.50x in trial)"
+    assert tuned_text({"source": "cache", "chosen": "default", "speedup": 1.0}) == "default"
+    assert tuned_text({"source": "skipped", "chosen": "default"}) == "default (skipped)"
+    assert tuned_text(None) == "–"
+
+
+def test_photos_folder_and_the_plain_loops_that_decode_it(tmp_path):
+    """--data photos: real JPEGs in four classes; the plain loops read them every epoch, as the zoo does."""
+    import zoo_core
+    from zoo_core.bench import photos
+    from zoo_core.bench.overhead import PlainKerasFiles, PlainTorchFiles, plain_side
+    from zoo_core.data import Preprocess, open_dataset
+
+    root = photos.make_folder(tmp_path / "photos", 8)
+    assert sorted(p.parent.name for p in root.glob("*/*.jpg")) == sorted(photos.CLASSES * 2)
+    assert photos.make_folder(root, 8) == root  # kept as it is
+    data = open_dataset(str(root), split=(1.0, 0.0, 0.0))
+    assert not data.train.in_memory and data.num_classes == 4
+    for framework, kind in (("torch", PlainTorchFiles), ("tf", PlainKerasFiles)):
+        model = zoo_core.load("simplecnn_cifar", framework, num_classes=4, input_size=16)
+        pre = Preprocess.for_model(model)
+        plain = plain_side(model, framework, None, data.train.labels, 4, 1e-3, 0, split=data.train, pre=pre)
+        assert isinstance(plain, kind)
+        assert plain.epoch() > 0 and plain.predict() > 0
+
+
+def test_plain_epochs_run_in_the_default_memory_format():
+    """The zoo's channels_last weights are put back to the default layout for the plain loop's epochs."""
+    import torch
+
+    import zoo_core
+    from zoo_core.bench.overhead import default_layout
+
+    model = zoo_core.load("simplecnn_cifar", "torch", num_classes=4, input_size=16)
+    model.to(memory_format=torch.channels_last)
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    with default_layout(model):
+        assert all(p.is_contiguous() for p in convs)
+    assert all(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in convs)

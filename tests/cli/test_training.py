@@ -143,6 +143,7 @@ def test_bad_inputs_give_one_line_errors(args, message, folders, tmp_path):
     ("--lr", "nan", "lr must be a finite number > 0"),
     ("--label-smoothing", "2", "label_smoothing must be a number in"),
     ("--num-workers", "-1", "num_workers must be a whole number"),
+    ("--tune", "fast", "tune must be one of auto, off"),
 ])
 def test_train_bad_numbers_are_one_line_errors(tmp_path, flag, value, message):
     proc = run_zoo("train", "simplecnn", "--data", "digits", "--epochs", "1", flag, value, "--out", str(tmp_path / "r"))
@@ -206,3 +207,14 @@ def test_bad_data_is_one_line_and_leaves_no_run_folder(data, extra, message, bad
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code in (1, 2) and "error: " in err[-1] and message in err[-1], err
     assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_tune_decision_is_recorded_in_train_args_and_history(tmp_path):
+    run = tmp_path / "r"
+    proc = run_zoo("train", "simplecnn", "--data", "digits", "--limit", "100", "--epochs", "1", "--tune", "off",
+                   "--out", str(run))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    args = json.loads((run / "train_args.json").read_text())
+    assert args["tune"] == "off" and args["tuning"] == {"mode": "off", "source": "off", "chosen": "default",
+                                                        "settings": {}}
+    assert json.loads((run / "history.json").read_text())["tuning"]["source"] == "off"

@@ -18,6 +18,8 @@ from ..data import BUILTINS, open_dataset
 from ..errors import BenchError
 from ..frameworks import canonical_framework
 from ..models import get_entry
+from ..training.tuning import check_mode
+from . import photos
 
 DEFAULT_LIMIT = 512
 
@@ -40,6 +42,7 @@ class BenchConfig:
     latency_reps: int = 20
     startup_repeats: int = 3
     threads: int | None = None  # CPU threads per framework (None: the framework's default, one per core)
+    tune: str = "auto"  # the zoo side's --tune (the plain side always runs the framework's defaults)
     lr: float = 1e-3
     seed: int = 0
     timeout: float = 1800.0
@@ -63,9 +66,12 @@ class BenchConfig:
 
         for name in self.models:
             get_entry(name)  # unknown names fail here, with suggestions, not in a worker process
+        check_mode(self.tune)
+        if self.data == photos.NAME:  # made in the output folder on the first run: real JPEGs, decoded per epoch
+            self.data = str(photos.make_folder(Path(self.out) / photos.NAME, self.limit, self.seed))
         if self.data.removeprefix("builtin:") not in BUILTINS and not Path(self.data).is_dir():
-            raise BenchError(f"--data {self.data!r} is neither a built-in dataset ({', '.join(sorted(BUILTINS))}) "
-                             "nor an image folder")
+            raise BenchError(f"--data {self.data!r} is neither a built-in dataset ({', '.join(sorted(BUILTINS))}), "
+                             f"{photos.NAME!r} (a JPEG folder made for the benchmark) nor an image folder")
         return self
 
     def as_dict(self) -> dict[str, Any]:

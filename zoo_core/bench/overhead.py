@@ -20,6 +20,7 @@ ratio = plain time / zoo time (> 1: the zoo is faster), the median over pairs of
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -44,7 +45,11 @@ class PlainTorch:
         self.loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch(self) -> float:
-        """Seconds of one training epoch."""
+        """Seconds of one training epoch, in the framework's default memory format (see :func:`default_layout`)."""
+        with default_layout(self.model):
+            return self._epoch()
+
+    def _epoch(self) -> float:
         torch, model, x, y, batch = self.torch, self.model, self.x, self.y, self.batch
         t0 = time.perf_counter()
         if self.opt is None:  # created on the first epoch, as a plain script would before its loop
@@ -80,6 +85,25 @@ class PlainTorch:
         return time.perf_counter() - t0
 
 
+@contextlib.contextmanager
+def default_layout(model: Any):
+    """The plain loop's epochs run between the zoo's, on the same model object: when the zoo's tuning switched its
+    weights to channels_last, PyTorch would run the plain loop's convolutions channels-last too (it follows the
+    weights), so the plain side would get the zoo's tuning for free. Put the weights in the default layout for the
+    plain epoch (outside its timer) and back afterwards."""
+    import torch
+
+    tuned = any(p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+                for p in model.parameters())
+    if tuned:
+        model.to(memory_format=torch.contiguous_format)
+    try:
+        yield
+    finally:
+        if tuned:
+            model.to(memory_format=torch.channels_last)
+
+
 class PlainKeras:
     """``model.compile`` once + ``model.fit(epochs=1)`` per call on in-memory numpy arrays (NHWC)."""
 
@@ -106,13 +130,112 @@ class PlainKeras:
                                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                                metrics=["accuracy"])
             self.compiled = True
-        self.model.fit(self.x, self.y, batch_size=self.batch, epochs=1, shuffle=True, verbose=0,
-                       callbacks=[EpochTimer()])
+        self.model.fit(**self._fit_data(), epochs=1, verbose=0, callbacks=[EpochTimer()])
         return times[0]
+
+    def _fit_data(self) -> dict[str, Any]:
+        return {"x": self.x, "y": self.y, "batch_size": self.batch, "shuffle": True}
 
     def predict(self) -> float:
         t0 = time.perf_counter()
         logits = self.model.predict(self.x, batch_size=self.batch, verbose=0)
+        _ = float((logits.argmax(1) == self.y).mean())
+        return time.perf_counter() - t0
+
+
+class PlainTorchFiles(PlainTorch):
+    """The plain PyTorch loop of an image folder, as its tutorials write it: a ``Dataset`` decoding each file with
+    PIL and torchvision's ``Resize`` + ``CenterCrop`` + ``ToTensor`` + ``Normalize``, a shuffling ``DataLoader``
+    (no worker processes, as the zoo's default); inference over the same loader unshuffled."""
+
+    def __init__(self, model: Any, paths: list[str], labels: np.ndarray, pre: Any, batch: int, lr: float,
+                 seed: int):
+        import torch
+        from PIL import Image
+        from torchvision import transforms
+
+        super().__init__(model, None, torch.from_numpy(np.asarray(labels, np.int64)), batch, lr, seed)
+        size = pre.input_size
+        tf = transforms.Compose([transforms.Resize(int(size[0] / pre.crop_pct)), transforms.CenterCrop(size),
+                                 transforms.ToTensor(), transforms.Normalize(pre.mean, pre.std)])
+        mode = "L" if pre.in_chans == 1 else "RGB"
+
+        class Files(torch.utils.data.Dataset):
+            def __len__(self):
+                return len(paths)
+
+            def __getitem__(self, i):
+                with Image.open(paths[i]) as img:
+                    return tf(img.convert(mode)), int(labels[i])
+
+        self.files = Files()
+
+    def _loader(self, shuffle: bool):
+        torch = self.torch
+        return torch.utils.data.DataLoader(self.files, batch_size=self.batch, shuffle=shuffle,
+                                           generator=self.gen if shuffle else None)
+
+    def _epoch(self) -> float:
+        torch, model = self.torch, self.model
+        t0 = time.perf_counter()
+        if self.opt is None:
+            self.opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=self.lr,
+                                         weight_decay=WEIGHT_DECAY)
+        model.train()
+        total, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+        for xb, yb in self._loader(shuffle=True):
+            logits = model(xb)
+            loss = self.loss_fn(logits, yb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            total += loss.detach() * len(yb)
+            correct += (logits.detach().argmax(1) == yb).sum()
+        model.eval()
+        _ = float(total), int(correct)
+        return time.perf_counter() - t0
+
+    def predict(self) -> float:
+        torch, model = self.torch, self.model
+        t0 = time.perf_counter()
+        model.eval()
+        with torch.inference_mode():
+            logits = torch.cat([model(xb) for xb, _ in self._loader(shuffle=False)])
+        _ = float((logits.argmax(1) == self.y).float().mean())
+        return time.perf_counter() - t0
+
+
+class PlainKerasFiles(PlainKeras):
+    """The plain Keras loop of an image folder, as its guides write it: a ``tf.data`` pipeline of the file paths
+    (shuffle, ``decode_jpeg``, resize + center crop, normalise, batch, prefetch) into ``compile`` + ``fit``;
+    ``predict`` over the same pipeline unshuffled."""
+
+    def __init__(self, model: Any, paths: list[str], labels: np.ndarray, pre: Any, batch: int, lr: float):
+        import tensorflow as tf
+
+        super().__init__(model, None, np.asarray(labels, np.int64), batch, lr)
+        size = pre.input_size
+        resize = [int(s / pre.crop_pct) for s in size]
+        mean = tf.constant(pre.mean, tf.float32) * 255.0
+        std = tf.constant(pre.std, tf.float32) * 255.0
+
+        def load(path, label):
+            img = tf.io.decode_jpeg(tf.io.read_file(path), channels=pre.in_chans)
+            img = tf.image.resize(img, resize)
+            img = tf.image.resize_with_crop_or_pad(img, *size)
+            return (img - mean) / std, label
+
+        base = tf.data.Dataset.from_tensor_slices(([str(p) for p in paths], self.y))
+        self.train_ds = base.shuffle(len(paths)).map(load, num_parallel_calls=tf.data.AUTOTUNE) \
+            .batch(batch).prefetch(tf.data.AUTOTUNE)
+        self.eval_ds = base.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(tf.data.AUTOTUNE)
+
+    def _fit_data(self) -> dict[str, Any]:
+        return {"x": self.train_ds, "shuffle": False}  # shuffled by the pipeline itself
+
+    def predict(self) -> float:
+        t0 = time.perf_counter()
+        logits = self.model.predict(self.eval_ds, verbose=0)
         _ = float((logits.argmax(1) == self.y).mean())
         return time.perf_counter() - t0
 
@@ -124,8 +247,14 @@ def zoo_predict(model: Any, split: Any, batch: int) -> float:
 
 
 def plain_side(model: Any, framework: str, x_nhwc: np.ndarray, y: np.ndarray, batch: int, lr: float,
-               seed: int) -> PlainTorch | PlainKeras:
-    """The plain loop of ``framework`` over ``x_nhwc`` (the training split, preprocessed) and labels ``y``."""
+               seed: int, split: Any = None, pre: Any = None) -> PlainTorch | PlainKeras:
+    """The plain loop of ``framework`` over ``x_nhwc`` (the training split, preprocessed) and labels ``y``; over
+    the files of ``split``, decoded every epoch, when it is an image folder (not held in memory)."""
+    if split is not None and not split.in_memory:
+        paths = [str(p) for p in split.images]
+        if framework == "torch":
+            return PlainTorchFiles(model, paths, y, pre, batch, lr, seed)
+        return PlainKerasFiles(model, paths, y, pre, batch, lr)
     if framework == "torch":
         import torch
 

@@ -18,7 +18,7 @@ def _task(cfg: BenchConfig, model: str, framework: str, batch: int) -> dict[str,
     return {"kind": "model", "model": model, "framework": framework, "batch": batch, "data": cfg.data,
             "limit": cfg.limit, "input_size": cfg.input_size, "epochs": cfg.epochs, "warmup": cfg.warmup,
             "rounds": cfg.rounds, "overhead": cfg.overhead, "latency_reps": cfg.latency_reps, "lr": cfg.lr,
-            "seed": cfg.seed, "threads": cfg.threads}
+            "seed": cfg.seed, "threads": cfg.threads, "tune": cfg.tune}
 
 
 def _summary(row: dict[str, Any]) -> str:
@@ -28,6 +28,8 @@ def _summary(row: dict[str, Any]) -> str:
     if "overhead" in row:
         o = row["overhead"]
         text += f"; plain/zoo ratio train {o['train_ratio']:.3f}, inference {o['inference_ratio']:.3f}"
+    if "tuning" in t:
+        text += f"; tuned: {t['tuning']['chosen']} ({t['tuning']['source']})"
     return text
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..training import finetune
+from ..training.tuning import summary
 from .common import median, peak_rss_mb, rss_mb
 
 
@@ -30,12 +31,14 @@ def gpu_peak_mb(framework: str) -> float | None:
 
 
 def measure(model: Any, data: Any, framework: str, batch: int, epochs: int, warmup: int, lr: float,
-            seed: int, between: Callable[[], float] | None = None) -> dict[str, Any]:
+            seed: int, between: Callable[[], float] | None = None, tune: str = "auto") -> dict[str, Any]:
     """Train with ``zoo.finetune`` for ``warmup + epochs`` epochs (no validation, constant learning rate).
 
     ``between``: run after each zoo epoch (the plain loop's epoch, for the overhead comparison); its seconds are
     returned under ``between_seconds``. The peak RSS is then read after the zoo's first epoch, before anything
-    else has run in the process (the zoo's own peak: every buffer exists after one epoch)."""
+    else has run in the process (the zoo's own peak: every buffer exists after one epoch). ``tune``: the zoo's
+    ``--tune`` (its trial runs before the first epoch, outside the epoch timings); what it chose is returned
+    under ``tuning`` (the trial's timings included)."""
     before = rss_mb()
     peak: list[float] = []
     between_seconds: list[float] = []
@@ -47,7 +50,7 @@ def measure(model: Any, data: Any, framework: str, batch: int, epochs: int, warm
             between_seconds.append(between())
 
     history = finetune(model, data, epochs=warmup + epochs, batch_size=batch, lr=lr, schedule="constant",
-                       seed=seed, progress=False, callbacks=[after_epoch])
+                       seed=seed, progress=False, callbacks=[after_epoch], tune=tune)
     seconds = history["seconds"][warmup:]
     per_epoch = median(seconds)
     n = len(data.train)
@@ -62,4 +65,6 @@ def measure(model: Any, data: Any, framework: str, batch: int, epochs: int, warm
         "peak_rss_mb": peak[0] if between is not None else peak_rss_mb(),
         "gpu_peak_mb": gpu_peak_mb(framework),
         "between_seconds": between_seconds,
+        "tuning": {**summary(history["tuning"]), **{k: history["tuning"][k] for k in ("trial", "trial_s")
+                                                     if k in history["tuning"]}},
     }

@@ -31,7 +31,8 @@ def run_model(task: dict[str, Any]) -> dict[str, Any]:
                                                      data.num_classes)
     if "spawned_at" in task:  # `python -c "import zoo_core; zoo_core.load(...)"` in a fresh process, wall clock
         ttfp["load_wall_s"] = ttfp.pop("built_at") - task["spawned_at"] - data_s
-    x_nhwc, _ = as_arrays(data.train, Preprocess.for_model(model))
+    pre = Preprocess.for_model(model)
+    x_nhwc, _ = as_arrays(data.train, pre)
     backends.of(model).seed(task["seed"])
     result: dict[str, Any] = {"startup": ttfp}
     phases = {"data_s": data_s, "first_prediction_s": ttfp["ttfp_s"]}
@@ -39,9 +40,10 @@ def run_model(task: dict[str, Any]) -> dict[str, Any]:
     plain = None
     if task["overhead"]:
         plain = overhead.plain_side(model, fw, x_nhwc, np.asarray(data.train.labels, np.int64), task["batch"],
-                                    task["lr"], task["seed"])
+                                    task["lr"], task["seed"], split=data.train, pre=pre)
     result["train"] = train.measure(model, data, fw, task["batch"], task["epochs"], task["warmup"], task["lr"],
-                                    task["seed"], between=plain.epoch if plain else None)
+                                    task["seed"], between=plain.epoch if plain else None,
+                                    tune=task.get("tune", "auto"))
     phases["train_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     result["inference"] = inference.measure(model, x_nhwc, task["batch"], task["latency_reps"])

@@ -42,6 +42,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--startup-repeats", type=int, default=3, help="fresh processes per start-up timing")
     p.add_argument("--threads", type=int, help="CPU threads per framework (default: the framework's own, one per "
                    "core); on a shared machine 1 avoids thread-pool contention")
+    p.add_argument("--tune", default="auto", metavar="{auto,off}",
+                   help="the zoo side's --tune (default auto: its exact speed settings; the plain side keeps the "
+                   "framework's defaults)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", "-o", default="bench", help="directory for results.json, results.md, throughput.png")
@@ -58,7 +61,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       limit=args.limit, input_size=args.input_size, epochs=args.epochs, warmup=args.warmup,
                       rounds=args.rounds, overhead=args.overhead, latency_reps=args.latency_reps,
                       startup_repeats=args.startup_repeats, threads=args.threads, lr=args.lr, seed=args.seed,
-                      out=args.out)
+                      out=args.out, tune=args.tune)
     results = run(cfg, log=lambda msg: print(msg, flush=True))
     checks = (results.get("startup") or {}).get("checks", {})
     for key, c in checks.items():
@@ -75,6 +78,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"overhead, all {framework} rows: " + ", ".join(
             f"{kind} {p['ratio']:.3f} [{p['low']:.3f}, {p['high']:.3f}] ({p['pairs']} pairs)"
             for kind, p in kinds.items()))
+    for r in results["runs"]:
+        tuned = r["train"].get("tuning")
+        if tuned:
+            print(f"tuned: {r['model']} {r['framework']} batch {r['batch']}: {tuned['chosen']} ({tuned['source']}"
+                  f"{', ' + format(tuned['speedup'], '.2f') + 'x in its trial' if tuned.get('speedup') else ''})")
     for e in results["errors"]:
         print(f"zoo: error: {e['task']}: {e['error']}")
     return 1 if results["errors"] else 0

@@ -27,6 +27,7 @@ from ..training.reports import (
     REPORT_NAME,
     STATE_NAME,
 )
+from ..training.tuning import summary as tuning_summary
 from .app import command
 
 FRAMEWORK_CHOICES = ["torch", "pytorch", "pt", "tf", "tensorflow", "keras"]
@@ -75,6 +76,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", type=int, metavar="EPOCHS",
                    help="stop after this many epochs without a better val accuracy")
     p.add_argument("--mixed-precision", choices=["bf16", "fp16"], help="low-precision compute, float32 weights")
+    p.add_argument("--tune", default="auto", metavar="{auto,off}",
+                   help="auto (default): time exact speed settings (e.g. channels_last) on the first run of this "
+                   "model, batch and device, cached, and train with the faster; off: the framework's defaults")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
     p.add_argument("--num-workers", type=int, default=0, help="loader worker processes (Grain; 0: in-process)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
@@ -213,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
                mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers,
                log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor,
-               mix=args.mix)
+               mix=args.mix, tune=getattr(args, "tune", "auto"))
     cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":
@@ -237,7 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             training.freeze(model, until=args.freeze_until)
     validate(cfg, model, ds)
     saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume", "verbose", "command", "argv",
-                                                                 "overwrite")}
+                                                                 "overwrite", "tuning")}
     saved["nproc"] = int(os.environ.get(distributed.LAUNCH_ENV, args.nproc))  # so --resume relaunches as many
     saved["data_id"] = data_id(args.data)  # what --data named, so `zoo eval` knows the run's data however spelt
     # no epoch finished: leave nothing half-made
@@ -255,6 +259,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                         early_stopping=args.early_stopping, run=run, **fit)
             if not main:
                 return 0
+            saved["tuning"] = tuning_summary(history.get("tuning") or {})  # what --tune chose, for the record
+            write_json(out / RUN_ARGS, saved)
             done = _plural(history["epoch"][-1], "epoch")
             if len(ds.test) or len(ds.val):
                 report = training.evaluate(model, ds, out=out)

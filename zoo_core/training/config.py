@@ -10,6 +10,7 @@ from typing import Any
 from ..data.datasets import Dataset
 from ..errors import DataError, ZooError
 from ..models import spec_of
+from .tuning import check_mode
 
 OPTIMIZERS = ("adamw", "sgd", "adam")
 SCHEDULES = ("cosine", "step", "constant", "plateau")
@@ -37,6 +38,7 @@ class TrainConfig:
     plateau_patience: int = 2  # schedule="plateau": epochs without a better val loss before the lr is reduced
     plateau_factor: float = 0.1  # ... and the factor it is multiplied by
     mix: Any = None  # a zoo_core.data.mix.Mix (batch-level mixup / cutmix, soft targets) or None
+    tune: str = "auto"  # "auto": time exact speed settings once and use the faster (training.tuning); "off"
 
     def __post_init__(self) -> None:
         """Check every number (one shared check for ``finetune`` and ``zoo train``): whole numbers stay whole (2.5
@@ -46,6 +48,7 @@ class TrainConfig:
         put(self, "batch_size", _whole("batch_size", self.batch_size, 1))
         put(self, "num_workers", _whole("num_workers", self.num_workers, 0))
         put(self, "seed", _whole("seed", self.seed, 0))
+        check_mode(self.tune)
         put(self, "lr", _number("lr", self.lr, positive=True, example="1e-3"))
         put(self, "warmup_epochs", _number("warmup_epochs", self.warmup_epochs, positive=False, example="1"))
         smoothing = _real(self.label_smoothing)

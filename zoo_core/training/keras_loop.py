@@ -20,6 +20,7 @@ from ..distributed import tf_strategy
 from ..errors import ZooError
 from ..fileio import atomic_write
 from ..frameworks import import_keras, import_tensorflow
+from . import keras_tuning
 
 log = logging.getLogger("zoo.tf.train")
 _STATS = (".running_mean", ".running_var", ".num_batches_tracked")
@@ -119,14 +120,25 @@ class Trainer:
         if not self.vars:
             raise ZooError("every parameter is frozen; unfreeze at least the head before training")
         self.opt.build(self.vars)
-        k = data.num_classes
         loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
         soft_loss = keras.losses.CategoricalCrossentropy(from_logits=True)  # mixed targets are smoothed already
         self._stream: Batches | None = None
         self.steps_per_epoch = len(self._batches(0, 1))
+        self._loss_fn, self._soft_loss = loss_fn, soft_loss
+        self._step = self._make_step(jit_compile=False)
+        self.dist = tf_strategy.from_scope(self)  # built in a tf.distribute strategy's scope: distributed steps
+        self.is_main = self.dist is None or self.dist.is_main
+        if self.dist is not None:
+            self.steps_per_epoch = math.ceil(math.ceil(len(data.train) / self.dist.replicas) / cfg.batch_size)
+            if not self.is_main:
+                self.cfg = dataclasses.replace(cfg, progress=False)
+
+    def _make_step(self, jit_compile: bool):
+        """The train step as a tf.function (XLA-compiled with ``jit_compile``): loss and correct count."""
+        tf, model, loss_fn, soft_loss, k = self.tf, self.model, self._loss_fn, self._soft_loss, self.data.num_classes
         variables, opt = self.vars, self.opt
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, jit_compile=jit_compile or None)
         def step(x, y, lr):
             opt.learning_rate = lr  # in the graph: no eager assign op per step
             soft = y.dtype.is_floating  # mixup/cutmix targets (N, k)
@@ -140,13 +152,33 @@ class Trainer:
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1), labels), tf.int64))
             return loss, correct
 
-        self._step = step
-        self.dist = tf_strategy.from_scope(self)  # built in a tf.distribute strategy's scope: distributed steps
-        self.is_main = self.dist is None or self.dist.is_main
-        if self.dist is not None:
-            self.steps_per_epoch = math.ceil(math.ceil(len(data.train) / self.dist.replicas) / cfg.batch_size)
-            if not self.is_main:
-                self.cfg = dataclasses.replace(cfg, progress=False)
+        return step
+
+    # -------------------------------------------------------------------------------- tuning (training.tuning)
+
+    def tuning_identity(self) -> dict[str, Any]:
+        return keras_tuning.identity(self.device, self.cfg.mixed_precision)
+
+    def tuning_candidates(self) -> dict[str, dict[str, Any]]:
+        return keras_tuning.candidates(self.device)
+
+    def tuning_notes(self) -> list[str]:
+        return keras_tuning.notes(self.device)
+
+    def tuning_advice(self) -> dict[str, Any]:
+        return {"bf16": {"native": keras_tuning.bf16_native(self.device), "speedup": None}}
+
+    def tuning_trial_steps(self, candidates: dict[str, dict[str, Any]]) -> int:
+        return keras_tuning.trial_steps(candidates)
+
+    def tuning_trial(self, candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        shape = (min(self.cfg.batch_size, len(self.data.train)), *self.pre.input_size, self.pre.in_chans)
+        return keras_tuning.trial(list(self.model.variables) + list(self.opt.variables), self._make_step, shape,
+                                  self.data.num_classes, self.cfg.lr, self.device, candidates)
+
+    def apply_tuning(self, settings: dict[str, Any]) -> None:
+        if settings.get("jit_compile"):
+            self._step = self._make_step(jit_compile=True)
 
     def _batches(self, epoch: int, epochs: int) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches, NHWC: the order and augmentation drawn

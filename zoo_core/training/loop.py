@@ -33,6 +33,7 @@ from ..fileio import DirectoryLock, check_writable_dir, removed_if_unfinished, w
 from ..frameworks import import_keras, require
 from ..models import spec_of
 from ..tracking import EPOCH_KEYS, RunSession
+from . import tuning
 from .config import Plateau, TrainConfig, lr_at, validate
 from .evaluation import predict_labeled
 from .metrics import cross_entropy
@@ -89,11 +90,12 @@ def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, opt
                  weight_decay: float | None = None, grad_clip: float | None = None, seed: int = 0,
                  device: str = "auto", mixed_precision: str | None = None, augment: Any = False,
                  num_workers: int = 0, progress: bool | None = None, log_every: int = 10,
-                 plateau_patience: int = 2, plateau_factor: float = 0.1, mix: Any = None) -> TrainConfig:
+                 plateau_patience: int = 2, plateau_factor: float = 0.1, mix: Any = None,
+                 tune: str = "auto") -> TrainConfig:
     """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
     return TrainConfig(epochs, lr, batch_size, optimizer, schedule, warmup_epochs, label_smoothing, weight_decay,
                        grad_clip, seed, device, mixed_precision, Augment.parse(augment), num_workers, progress,
-                       log_every, plateau_patience, plateau_factor, Mix.parse(mix, label_smoothing))
+                       log_every, plateau_patience, plateau_factor, Mix.parse(mix, label_smoothing), tune)
 
 
 def epoch_line(history: dict[str, Any], epochs: int) -> str:
@@ -128,7 +130,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              augment: Any = False, num_workers: int = 0, progress: bool | None = None,
              strategy: Any = None, callbacks: Sequence[EpochCallback] = (), log_every: int = 10,
              plateau_patience: int = 2, plateau_factor: float = 0.1, run: RunSession | None = None,
-             mix: Any = None) -> dict[str, Any]:
+             mix: Any = None, tune: str = "auto") -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
@@ -156,12 +158,17 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     ``history["step_loss"]``). Pass ``run=RunSession(out)`` to end the run yourself (e.g. after an evaluation,
     ``run.set_report(report)``); otherwise ``finetune`` ends it. ``schedule="plateau"``: the lr is multiplied by
     ``plateau_factor`` after ``plateau_patience`` epochs without a better val loss.
+
+    ``tune="auto"`` (docs/training.md): before the first epoch, a short timed trial on copies of the model and
+    optimizer picks exact (float32-equal) speed settings, e.g. channels_last in PyTorch; cached per model config,
+    batch, device and versions; one log line and ``history["tuning"]`` say what was chosen and whether bf16 would
+    be faster here. ``tune="off"``: the framework's defaults.
     """
     cfg = train_config(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, schedule=schedule,
                        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, weight_decay=weight_decay,
                        grad_clip=grad_clip, seed=seed, device=device, mixed_precision=mixed_precision,
                        augment=augment, num_workers=num_workers, progress=progress, log_every=log_every,
-                       plateau_patience=plateau_patience, plateau_factor=plateau_factor, mix=mix)
+                       plateau_patience=plateau_patience, plateau_factor=plateau_factor, mix=mix, tune=tune)
     validate(cfg, model, data)
     out_dir = check_writable_dir(out, "run directory") if out is not None else None
     if resume and out_dir is None:
@@ -176,20 +183,35 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
         trainer = tb.Trainer(model, data, pre, cfg)
     dist = getattr(trainer, "dist", None)  # the distributed context, None in a single process
     main = dist is None or dist.is_main
+    decision = tuning.tune(trainer, cfg.tune, _tuning_identity(model, cfg), cfg.epochs * trainer.steps_per_epoch)
     # never half-made: no epoch, no folder; one writer per run directory: a second one fails at once, naming this
     with removed_if_unfinished(out_dir if main else None, HISTORY_NAME), \
             DirectoryLock(out_dir, "training") if out_dir is not None and main else contextlib.nullcontext():
-        return _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks, run)
+        history = _train(model, data, trainer, cfg, framework, out_dir, resume, early_stopping, callbacks, run,
+                         decision)
+    return history
+
+
+def _tuning_identity(model: Any, cfg: TrainConfig) -> dict[str, Any]:
+    """What a tuning decision depends on besides the device and versions (which the trainer adds)."""
+    entry = spec_of(model).entry
+    counts = backends.of(model).parameters(model)  # (name, count, trainable)
+    trainable = sum(n for _, n, train in counts if train)
+    return {"model": entry.name, "architecture": entry.architecture, "config": entry.config,
+            "num_classes": entry.num_classes, "in_chans": entry.in_chans, "input_size": list(entry.input_size),
+            "batch": cfg.batch_size, "optimizer": cfg.optimizer, "mixed_precision": cfg.mixed_precision,
+            "trainable": trainable, "frozen": sum(n for _, n, _ in counts) - trainable}
 
 
 def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str, out_dir: Path | None,
            resume: bool, early_stopping: int | None, callbacks: Sequence[EpochCallback],
-           run: RunSession | None) -> dict[str, Any]:
+           run: RunSession | None, decision: dict[str, Any]) -> dict[str, Any]:
     """The epochs of :func:`finetune`, with its files, trackers, resume and interrupt handling."""
     dist = getattr(trainer, "dist", None)
     main = dist is None or dist.is_main
     history: dict[str, Any] = {"epoch": [], "lr": [], "train_loss": [], "train_acc": [], "val_loss": [],
                                "val_acc": [], "seconds": [], "images_per_second": [], "step": [], "step_loss": []}
+    history["tuning"] = decision
     start, best, since_best = 0, None, 0
     plateau = Plateau(cfg.plateau_patience, cfg.plateau_factor)
     if resume:
@@ -199,6 +221,7 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
             start, history = int(meta["epoch"]), meta["history"]
             best, since_best = meta.get("best"), int(meta.get("since_best", 0))
             plateau.restore(meta.get("plateau"))
+            history["tuning"] = decision  # this run's decision (the same when cached)
             history.setdefault("step", [])
             history.setdefault("step_loss", [])
             log.info("resuming %s from epoch %d", out_dir, start)

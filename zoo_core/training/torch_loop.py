@@ -17,6 +17,7 @@ from ..distributed import torch_ddp
 from ..errors import ZooError
 from ..fileio import atomic_write
 from ..frameworks import import_torch
+from . import torch_tuning
 
 log = logging.getLogger("zoo.torch.train")
 torch = import_torch()
@@ -85,6 +86,7 @@ class Trainer:
             self.shard = (self.dist.rank, self.dist.world_size)
         self._stream: Batches | None = None
         self.steps_per_epoch = len(self._batches(0, 1))
+        self.memory_format = None  # torch.channels_last when tuning chose it (apply_tuning)
 
     def _batches(self, epoch: int, epochs: int) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches: one pool of workers for the rest of the
@@ -105,10 +107,40 @@ class Trainer:
             yield (x.pin_memory(), y.pin_memory()) if pin else (x, y)
 
     def close(self) -> None:
-        """Stop the loader's workers."""
+        """Stop the loader's workers; the user's model leaves training in the memory format it came in."""
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+        if self.memory_format is not None:
+            self.model.to(memory_format=torch.contiguous_format)
+            self.memory_format = None
+
+    # -------------------------------------------------------------------------------- tuning (training.tuning)
+
+    times_advice = True  # bf16 autocast is timed for advice even when there is one candidate
+
+    def _trial_shape(self) -> tuple[int, ...]:
+        return (min(self.cfg.batch_size, len(self.data.train)), self.pre.in_chans, *self.pre.input_size)
+
+    def tuning_identity(self) -> dict[str, Any]:
+        return torch_tuning.identity(self.device, self.amp_dtype)
+
+    def tuning_candidates(self) -> dict[str, dict[str, Any]]:
+        return torch_tuning.candidates(len(self._trial_shape()))
+
+    def tuning_trial_steps(self, candidates: dict[str, dict[str, Any]]) -> int:
+        return torch_tuning.trial_steps(candidates, self.device, self.amp_dtype)
+
+    def tuning_trial(self, candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return torch_tuning.trial(self.model, self.opt, self.loss_fn, self._trial_shape(), self.data.num_classes,
+                                  self.device, self.amp_dtype, candidates)
+
+    def apply_tuning(self, settings: dict[str, Any]) -> None:
+        """Switch to the chosen settings; :meth:`close` puts the model back in the default memory format."""
+        if settings.get("channels_last"):
+            self.memory_format = torch.channels_last
+            self.model.to(memory_format=torch.channels_last)
+
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
                     on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
@@ -137,6 +169,8 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = lr
             x = x.to(self.device, non_blocking=True)
+            if self.memory_format is not None:
+                x = x.contiguous(memory_format=self.memory_format)
             y = y.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 logits = self.net(x)
