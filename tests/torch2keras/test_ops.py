@@ -23,6 +23,15 @@ def _max_rel(model, keras_model, x):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-6))
 
 
+def _converted(model, size: tuple[int, int], check: tuple[int, ...], seed: int):
+    """``model`` converted at ``size`` with parity, and its logits equal to torch's on a batch of shape ``check``."""
+    result = conv.convert(model.eval(), size)
+    assert result.parity.ok, result.parity
+    x = np.random.default_rng(seed).standard_normal(check).astype(np.float32)
+    assert _max_rel(model, result.model, x) < 1e-4
+    return result
+
+
 class Attention(torch.nn.Module):
     """Patchify, then timm-style multi-head attention (fused qkv, heads split by reshape/permute)."""
 
@@ -50,13 +59,10 @@ class Attention(torch.nn.Module):
 
 @pytest.mark.parametrize("mask,causal", [(None, False), ("bool", False), ("float", False), (None, True)])
 def test_attention_is_two_einsums_without_transposes(mask, causal):
-    model = Attention(mask, causal).eval()
-    result = conv.convert(model, (16, 16))
-    assert result.parity.ok, result.parity
+    model = Attention(mask, causal)
+    result = _converted(model, (16, 16), (2, 3, 16, 16), 1)
     assert result.transposes == 0  # splitting and merging the heads is free
     assert any(getattr(layer, "fn", None) == "attention" for layer in result.model.layers)
-    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
 
 
 class Scatter(torch.nn.Module):
@@ -74,11 +80,8 @@ class Scatter(torch.nn.Module):
 
 
 def test_slice_scatter_partial_and_whole():
-    model = Scatter().eval()
-    result = conv.convert(model, (12, 12))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(2).standard_normal((2, 3, 20, 16)).astype(np.float32)  # another size: dynamic
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = Scatter()
+    _converted(model, (12, 12), (2, 3, 20, 16), 2)  # another size: dynamic
 
 
 class Pool(torch.nn.Module):
@@ -93,11 +96,8 @@ class Pool(torch.nn.Module):
 
 @pytest.mark.parametrize("size,out", [(8, 3), (4, 7), (9, (2, 5))])  # uneven bins, upsampling, mixed
 def test_adaptive_average_pooling_between_any_static_sizes(size, out):
-    model = Pool(out).eval()
-    result = conv.convert(model, (size + 2, size + 2))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(3).standard_normal((2, 3, size + 2, size + 2)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = Pool(out)
+    _converted(model, (size + 2, size + 2), (2, 3, size + 2, size + 2), 3)
 
 
 class Blur(torch.nn.Module):
@@ -117,12 +117,9 @@ class Blur(torch.nn.Module):
 
 
 def test_fixed_kernel_is_a_constant_not_a_weight():
-    model = Blur().eval()
-    result = conv.convert(model, (16, 16))
-    assert result.parity.ok, result.parity
+    model = Blur()
+    result = _converted(model, (16, 16), (1, 3, 24, 16), 4)
     assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())  # no filt: not a checkpoint key
-    x = np.random.default_rng(4).standard_normal((1, 3, 24, 16)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
 
 
 class SpaceToDepth(torch.nn.Module):
@@ -139,11 +136,8 @@ class SpaceToDepth(torch.nn.Module):
 
 
 def test_reshape_keeps_literal_sizes():
-    model = SpaceToDepth().eval()
-    result = conv.convert(model, (16, 16))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(5).standard_normal((2, 3, 16, 16)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = SpaceToDepth()
+    _converted(model, (16, 16), (2, 3, 16, 16), 5)
 
 
 class StdConv(torch.nn.Module):
@@ -166,12 +160,9 @@ class StdConv(torch.nn.Module):
 
 
 def test_computed_kernels_train_their_parameters():
-    model = StdConv().eval()
-    result = conv.convert(model, (12, 12))
-    assert result.parity.ok, result.parity
+    model = StdConv()
+    result = _converted(model, (12, 12), (2, 3, 14, 12), 6)
     assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())
-    x = np.random.default_rng(6).standard_normal((2, 3, 14, 12)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
 
 
 class FourierPositions(torch.nn.Module):
@@ -192,11 +183,8 @@ class FourierPositions(torch.nn.Module):
 
 
 def test_mask_cumsum_and_rounded_division():
-    model = FourierPositions().eval()
-    result = conv.convert(model, (8, 8))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(7).standard_normal((2, 3, 8, 8)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = FourierPositions()
+    _converted(model, (8, 8), (2, 3, 8, 8), 7)
 
 
 class Bicubic(torch.nn.Module):
@@ -212,11 +200,8 @@ class Bicubic(torch.nn.Module):
 
 @pytest.mark.parametrize("size,align_corners", [((5, 9), False), ((13, 4), True)])
 def test_bicubic_resizing_is_torchs_kernel(size, align_corners):
-    model = Bicubic(size, align_corners).eval()
-    result = conv.convert(model, (8, 7))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(8).standard_normal((2, 3, 8, 7)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = Bicubic(size, align_corners)
+    _converted(model, (8, 7), (2, 3, 8, 7), 8)
 
 
 class Fmod(torch.nn.Module):
@@ -231,8 +216,5 @@ class Fmod(torch.nn.Module):
 
 
 def test_fmod_keeps_the_dividends_sign():
-    model = Fmod().eval()
-    result = conv.convert(model, (6, 6))
-    assert result.parity.ok, result.parity
-    x = np.random.default_rng(9).standard_normal((2, 3, 6, 6)).astype(np.float32)
-    assert _max_rel(model, result.model, x) < 1e-4
+    model = Fmod()
+    _converted(model, (6, 6), (2, 3, 6, 6), 9)

@@ -18,7 +18,7 @@ from ..data import BUILTINS, open_dataset
 from ..errors import BenchError
 from ..frameworks import canonical_framework
 from ..models import get_entry
-from ..training.tuning import check_mode
+from ..training.tuning import check_mode, cpu_name
 from . import photos
 
 DEFAULT_LIMIT = 512
@@ -127,17 +127,6 @@ def rss_mb() -> float:
 # ---------------------------------------------------------------------------------------------------- machine
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _mem_total_gb() -> float | None:
     try:
         with open("/proc/meminfo") as f:
@@ -163,7 +152,7 @@ def machine() -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
-        "cpu": _cpu_model(), "cores": cores, "memory_gb": _mem_total_gb(), "os": platform.platform(),
+        "cpu": cpu_name(), "cores": cores, "memory_gb": _mem_total_gb(), "os": platform.platform(),
         "python": platform.python_version(),
         "versions": {d: _version(d) for d in ("torch", "tensorflow-cpu", "tensorflow", "keras", "numpy")
                      if _version(d)},

@@ -293,6 +293,16 @@ def _conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: A
     return Value(layer(t), L.NHWC, e.shape_of(node))
 
 
+def _padded_nhwc(e: Emitter, node: Any, x: Any, padding: Any) -> Any:
+    """The convolution input in NHWC, zero-padded as torch's ``padding`` says (for ``ops.conv``'s "valid")."""
+    ph, pw = _pair(padding)
+    t = e.to(e.value(x), L.NHWC, node).tensor
+    if ph or pw:
+        t = e.op("pad", [t], {"pads": [[0, 0], [ph, ph], [pw, pw], [0, 0]], "value": 0.0}, node, L.NHWC,
+                 suffix=".pad").tensor
+    return t
+
+
 def _fixed_conv(e: Emitter, node: Any, x: Any, wt: np.ndarray, b: Any, stride: Any, padding: Any, dilation: Any,
                 groups: int) -> Value:
     """A convolution by a kernel that is not a checkpoint tensor: the kernel is a constant of the graph (not
@@ -302,12 +312,7 @@ def _fixed_conv(e: Emitter, node: Any, x: Any, wt: np.ndarray, b: Any, stride: A
     if b is not None or (groups != 1 and not depthwise):
         raise ConversionError(f"a convolution by a computed kernel with bias or groups at {module_path(node)} is not "
                               "supported")
-    ph, pw = _pair(padding)
-    v = e.to(e.value(x), L.NHWC, node)
-    t = v.tensor
-    if ph or pw:
-        t = e.op("pad", [t], {"pads": [[0, 0], [ph, ph], [pw, pw], [0, 0]], "value": 0.0}, node, L.NHWC,
-                 suffix=".pad").tensor
+    t = _padded_nhwc(e, node, x, padding)
     # torch (out, in/groups, kh, kw) -> Keras (kh, kw, in, out) or, depthwise, (kh, kw, in, multiplier)
     kernel = wt.transpose(2, 3, 0, 1).reshape(kh, kw, groups, out_c // groups) if depthwise else \
         wt.transpose(2, 3, 1, 0)
@@ -325,12 +330,7 @@ def _computed_conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, p
     depthwise = in_per_group == 1 and groups > 1
     if groups != 1 and not depthwise:
         raise ConversionError(f"a grouped convolution by a computed kernel at {module_path(node)} is not supported")
-    ph, pw = _pair(padding)
-    v = e.to(e.value(x), L.NHWC, node)
-    t = v.tensor
-    if ph or pw:
-        t = e.op("pad", [t], {"pads": [[0, 0], [ph, ph], [pw, pw], [0, 0]], "value": 0.0}, node, L.NHWC,
-                 suffix=".pad").tensor
+    t = _padded_nhwc(e, node, x, padding)
     kernel = e.to(kernel, (2, 3, 1, 0), node)  # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
     if depthwise:  # Keras: (kh, kw, in, multiplier)
         kh, kw = (e.hint(s) for s in kernel.shape[2:])
