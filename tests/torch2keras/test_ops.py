@@ -212,7 +212,8 @@ class Fmod(torch.nn.Module):
         self.conv = torch.nn.Conv2d(3, 4, 1)
 
     def forward(self, x):
-        return torch.fmod(self.conv(x) * 7.0, 3.0).mean((2, 3))
+        shift = torch.fmod(torch.arange(-5, 1), 4)  # integers too (Swin's window indices)
+        return (torch.fmod(self.conv(x) * 7.0, 3.0) + shift).mean((2, 3))
 
 
 def test_fmod_keeps_the_dividends_sign():

@@ -468,12 +468,21 @@ def _common(e: Emitter, node: Any, vals: list[Value]) -> tuple[list[Value], L.Pe
     return out, target
 
 
+_PROMOTING = {"add", "sub", "rsub", "mul", "div", "maximum", "minimum", "pow", "fmod"}
+
+
 def _elementwise(fn: str, *, scalar_attrs: tuple[str, ...] = ()) -> Any:
     def handler(e: Emitter, node: Any) -> Value:
         tensors, scalars = [], {}
+        out_dtype = getattr(node.meta.get("val"), "dtype", None)
         for i, a in enumerate(node.args):
             v = e.value(a)
             if isinstance(v, Value):
+                src = getattr(a.meta.get("val"), "dtype", None)
+                if fn in _PROMOTING and out_dtype is not None and src is not None and src != out_dtype:
+                    # torch's type promotion (int + float is float); Keras' ops want equal dtypes
+                    v = e.op("cast", [v.tensor], {"dtype": str(out_dtype).replace("torch.", "")}, node, v.perm,
+                             v.shape, suffix=f".cast{i}")
                 tensors.append(v)
             elif isinstance(v, (int, float, bool)):
                 scalars[str(i)] = _json_scalar(v)

@@ -182,6 +182,14 @@ def _round_div(xs: list, a: dict) -> Any:
     return ops.cast(q, a["dtype"])
 
 
+def _fmod(x: Any, y: Any) -> Any:
+    """C's fmod (the remainder of a truncated division: the dividend's sign), for floats and integers."""
+    integer = "int" in str(x.dtype)
+    xf = ops.cast(x, "float32") if integer else x
+    r = xf - ops.sign(xf / y) * ops.floor(ops.abs(xf / y)) * y
+    return ops.cast(r, x.dtype) if integer else r
+
+
 def _batch_stats_norm(xs: list, a: dict) -> Any:
     """Normalise over every axis but ``a["axis"]`` with the tensor's own (biased) statistics, then scale/shift."""
     x, axis = xs[0], a["axis"] % len(xs[0].shape)
@@ -350,7 +358,7 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "mul": _binary(operator.mul),
     "div": _binary(operator.truediv),
     "floor_divide": _binary(lambda x, y: ops.floor_divide(x, y)),
-    "fmod": _binary(lambda x, y: x - ops.sign(x / y) * ops.floor(ops.abs(x / y)) * y),  # C's fmod: truncated
+    "fmod": _binary(_fmod),
     "maximum": _binary(ops.maximum),
     "minimum": _binary(ops.minimum),
     "eq": _binary(ops.equal),
