@@ -194,14 +194,15 @@ def main() -> int:
 
 
 def run_order(models: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
-    """Breadth first: one model of every family (small inputs before 224 px), then the rest; a run cut short
-    still covers as many families as it can."""
+    """Cheap first: light models before heavy ones, small inputs before 224 px, and within those one model of every
+    family before the other variants; a run cut short still covers as many models and families as it can."""
     seen: set[str] = set()
-    first, rest = [], []
+    first: set[str] = set()
     for m in models:
-        (rest if m[1] in seen else first).append(m)
+        if m[1] not in seen:
+            first.add(m[0])
         seen.add(m[1])
-    return sorted(first, key=lambda m: (m[2] > 64, m[0] in HEAVY)) + rest
+    return sorted(models, key=lambda m: (m[0] in HEAVY, m[2] > 64, m[0] not in first))
 
 
 # the big ones of the list (tens of millions of parameters or very deep): after the small ones of every family
