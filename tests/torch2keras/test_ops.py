@@ -219,3 +219,21 @@ class Fmod(torch.nn.Module):
 def test_fmod_keeps_the_dividends_sign():
     model = Fmod()
     _converted(model, (6, 6), (2, 3, 6, 6), 9)
+
+
+class IndexSelect(torch.nn.Module):
+    """A bias table gathered by a fixed index (Swin's relative position bias)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.table = torch.nn.Parameter(torch.linspace(-1.0, 1.0, 12).reshape(6, 2))
+        self.register_buffer("index", torch.tensor([5, 0, 3, 3]), persistent=False)
+
+    def forward(self, x):
+        bias = self.table.index_select(0, self.index).sum(1)  # (4,)
+        return self.conv(x).mean((2, 3)) + bias
+
+
+def test_index_select_gathers_along_a_dim():
+    _converted(IndexSelect(), (6, 6), (2, 3, 6, 6), 10)

@@ -1080,6 +1080,15 @@ def _creation(e: Emitter, node: Any) -> Value:
     return Value(layer(e.inp), L.identity(array.ndim), list(array.shape))
 
 
+@handles("aten.index_select.default")
+def _index_select(e: Emitter, node: Any) -> Value:
+    """``x.index_select(dim, idx)`` with a 1-D index (Swin's relative position bias table)."""
+    v = e.value(node.args[0])
+    dim = node.args[1] % v.rank
+    iv = e.ident(e.value(node.args[2]), node)
+    return e.op("take", [v.tensor, iv.tensor], {"axis": L.axis(v.perm, dim)}, node, v.perm)
+
+
 @handles("aten.index.Tensor")
 def _index(e: Emitter, node: Any) -> Value:
     v = e.value(node.args[0])
