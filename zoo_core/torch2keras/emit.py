@@ -981,7 +981,7 @@ def _adaptive_avg(e: Emitter, node: Any) -> Value:
         k = [h // oh, w // ow]
         return e.op("avg_pool", [v.tensor], {"kernel": k, "stride": k, "pads": [0, 0, 0, 0],
                                              "sym_pads": [0, 0, 0, 0], "count_include_pad": True}, node, L.NHWC)
-    return e.op("adaptive_avg_pool", [v.tensor], {"in": [h, w], "out": [oh, ow]}, node, L.NHWC)
+    return _by_matrices(e, node, v, [_adaptive_weights(h, oh), _adaptive_weights(w, ow)])
 
 
 @handles("aten.constant_pad_nd.default")
@@ -1018,6 +1018,22 @@ def _up_bilinear(e: Emitter, node: Any) -> Value:
                 L.NHWC)
 
 
+def _adaptive_weights(size: int, out: int) -> np.ndarray:
+    """(out, size) averaging matrix of torch's adaptive pooling: bin i spans floor(i*size/out)..ceil((i+1)*size/out)."""
+    m = np.zeros((out, size), dtype=np.float32)
+    for i in range(out):
+        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _by_matrices(e: Emitter, node: Any, v: Value, mats: list[np.ndarray]) -> Value:
+    """NHWC ``v`` resized or pooled by an (out_h, h) and an (out_w, w) matrix, stored as graph constants."""
+    consts = [Constant.of(m, name=e.unique(f"const.{module_path(node)}.{node.name}.{axis}"))(e.inp)
+              for m, axis in zip(mats, "hw", strict=True)]
+    return e.op("resize_matrices", [v.tensor, *consts], {"ntensors": 3}, node, L.NHWC)
+
+
 def _bicubic_weights(size: int, out: int, align_corners: bool, scale: float | None) -> np.ndarray:
     """(out, size) matrix of torch's bicubic interpolation (A = -0.75, source index not clamped, taps clamped)."""
     a = -0.75
@@ -1049,10 +1065,7 @@ def _up_bicubic(e: Emitter, node: Any) -> Value:
     align = bool(node.args[2])
     scales = node.args[3] if "vec" in str(node.target) and len(node.args) > 3 else None
     scales = list(scales) if scales else [None, None]
-    mats = [Constant.of(_bicubic_weights(v.shape[2 + i], out[2 + i], align, scales[i]),
-                        name=e.unique(f"const.{module_path(node)}.{node.name}.{axis}"))(e.inp)
-            for i, axis in enumerate("hw")]
-    return e.op("resize_matrices", [v.tensor, *mats], {"ntensors": 3}, node, L.NHWC)
+    return _by_matrices(e, node, v, [_bicubic_weights(v.shape[2 + i], out[2 + i], align, scales[i]) for i in (0, 1)])
 
 
 @handles("aten.full_like.default", "aten.zeros_like.default", "aten.ones_like.default")

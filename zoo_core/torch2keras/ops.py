@@ -12,8 +12,6 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..frameworks import import_keras
 from .layout import eval_size as _eval
 
@@ -175,10 +173,15 @@ def _cumsum(xs: list, a: dict) -> Any:
     return ops.cumsum(ops.cast(xs[0], a["dtype"]), axis=a["axis"])
 
 
+def _trunc(q: Any) -> Any:
+    """Rounding toward zero."""
+    return ops.sign(q) * ops.floor(ops.abs(q))
+
+
 def _round_div(xs: list, a: dict) -> Any:
     """A quotient rounded as torch's ``rounding_mode`` (floor, or trunc: toward zero), cast to the output dtype."""
     q = ops.cast(xs[0], "float32") if "int" in str(xs[0].dtype) else xs[0]
-    q = ops.floor(q) if a["mode"] == "floor" else ops.sign(q) * ops.floor(ops.abs(q))
+    q = ops.floor(q) if a["mode"] == "floor" else _trunc(q)
     return ops.cast(q, a["dtype"])
 
 
@@ -186,7 +189,7 @@ def _fmod(x: Any, y: Any) -> Any:
     """C's fmod (the remainder of a truncated division: the dividend's sign), for floats and integers."""
     integer = "int" in str(x.dtype)
     xf = ops.cast(x, "float32") if integer else x
-    r = xf - ops.sign(xf / y) * ops.floor(ops.abs(xf / y)) * y
+    r = xf - _trunc(xf / y) * y
     return ops.cast(r, x.dtype) if integer else r
 
 
@@ -207,26 +210,8 @@ def _batch_stats_norm(xs: list, a: dict) -> Any:
     return out
 
 
-def _adaptive_weights(size: int, out: int) -> Any:
-    """(out, size) averaging matrix of torch's adaptive pooling: bin i spans floor(i*size/out)..ceil((i+1)*size/out)."""
-    m = np.zeros((out, size), dtype="float32")
-    for i in range(out):
-        lo, hi = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, lo:hi] = 1.0 / (hi - lo)
-    return m
-
-
-def _adaptive_avg_pool(xs: list, a: dict) -> Any:
-    """Adaptive average pooling of NHWC ``x`` between static sizes, bins that overlap or repeat included."""
-    x = xs[0]
-    (h, w), (oh, ow) = a["in"], a["out"]
-    ph = ops.cast(_adaptive_weights(h, oh), x.dtype)
-    pw = ops.cast(_adaptive_weights(w, ow), x.dtype)
-    return ops.einsum("nhwc,ph,qw->npqc", x, ph, pw)
-
-
 def _resize_matrices(xs: list, a: dict) -> Any:
-    """Resize NHWC ``x`` by an (out_h, h) and an (out_w, w) interpolation matrix."""
+    """Resize or pool NHWC ``x`` by an (out_h, h) and an (out_w, w) matrix (bicubic, adaptive pooling)."""
     x = xs[0]
     return ops.einsum("nhwc,ph,qw->npqc", x, ops.cast(xs[1], x.dtype), ops.cast(xs[2], x.dtype))
 
@@ -416,7 +401,6 @@ OPS: dict[str, Callable[[list, dict], Any]] = {
     "attention": _attention,
     "max_pool": _max_pool,
     "avg_pool": _avg_pool,
-    "adaptive_avg_pool": _adaptive_avg_pool,
     "fixed_conv": _fixed_conv,
     "batch_stats_norm": _batch_stats_norm,
     "cumsum": _cumsum,
