@@ -31,8 +31,12 @@ def _all(split, **kw):
 
 def test_same_seed_same_images_in_both_layouts_with_or_without_workers(folder):
     split = image_folder(folder, split=(1.0, 0.0, 0.0)).train
-    torch_in_process = _all(split, train=True, seed=3, epoch=1, framework="torch", workers=0)
+    torch_in_process = _all(split, train=True, seed=3, epoch=1, framework="torch", workers=0, threads=1)
     tf_workers = _all(split, train=True, seed=3, epoch=1, framework="tf", workers=2)
+    tf_threads = _all(split, train=True, seed=3, epoch=1, framework="tf", workers=0, threads=3)
+    for (a, ya), (b, yb) in zip(tf_workers, tf_threads, strict=True):  # decode threads keep the batches' order
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ya, yb)
     assert [x.shape for x, _ in torch_in_process][:1] == [(5, 3, 12, 12)] and tf_workers[0][0].shape == (5, 12, 12, 3)
     assert len(torch_in_process) == len(tf_workers) == 5
     for (xt, yt), (xk, yk) in zip(torch_in_process, tf_workers, strict=True):
@@ -103,3 +107,9 @@ def test_bad_arguments_are_one_line_errors(folder):
         batches(split, PRE, batch_size=4, framework="jax")
     with pytest.raises(DataError, match="batch_size must be a positive"):
         batches(split, PRE, batch_size=0)
+
+
+def test_threads_must_be_positive(folder):
+    split = image_folder(folder, split=(1.0, 0.0, 0.0)).train
+    with pytest.raises(DataError, match="threads must be 1 or more"):
+        batches(split, PRE, batch_size=5, threads=0)

@@ -3,7 +3,9 @@
 Contenders, each reading one epoch of the folder with the model's eval transform (resize the shorter side to
 size / crop_pct, center crop, normalise: timm's), the same batch size and workers:
 
-- ``zoo-torch`` / ``zoo-tf``: :func:`zoo_core.data.batches` in NCHW (torch tensors) / NHWC (tf tensors);
+- ``zoo-torch`` / ``zoo-tf``: :func:`zoo_core.data.batches` in NCHW (torch tensors) / NHWC (tf tensors), its W
+  workers placed as the loader places them by default: W decode threads in the training process on machines with
+  2 CPUs or fewer (as Keras's W tf.data threads), W Grain worker processes above that (as torchvision's);
 - ``torchvision``: ``ImageFolder`` + ``DataLoader(num_workers=W)`` with torchvision's Resize/CenterCrop/ToTensor/
   Normalize;
 - ``keras``: ``keras.utils.image_dataset_from_directory(crop_to_aspect_ratio=True)`` (TensorFlow's C++ JPEG
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Preprocess, batches, image_folder
+from ..data.loader import default_workers
 from ..frameworks import import_keras, import_torch
 from ..models import get_entry
 
@@ -73,9 +76,11 @@ def _zoo(folder: str, model: str, batch: int, workers: int, framework: str) -> i
 
     lib = sys.modules["torch" if framework == "torch" else "tensorflow"]
     split = image_folder(folder, split=(1.0, 0.0, 0.0)).train
+    processes = default_workers(split) and workers
+    threads = 1 if processes else max(workers, 1)
     n = 0
     convert = lib.from_numpy if framework == "torch" else lib.constant
-    for x, y in batches(split, model, batch_size=batch, workers=workers, framework=framework):
+    for x, y in batches(split, model, batch_size=batch, workers=processes, threads=threads, framework=framework):
         convert(x), convert(y)
         n += len(y)
     return n

@@ -3,8 +3,8 @@
 Each op does what the torchvision/timm op timm's ``create_transform`` builds does, with the same Pillow calls, so
 the pixels are equal (tested against timm and torchvision): the eval resize + center crop (``crop_pct``, ``center``
 or ``squash``), the train random resized crop on the original image, horizontal flip, colour jitter, and
-ToTensor + Normalize (``to_normalized``). Random parameters come from a ``numpy.random.Generator``, so a seed gives
-the same images in any process and either framework.
+ToTensor + Normalize (as a lookup table, ``normalize_table`` / ``normalize_batch``). Random parameters come from a
+``numpy.random.Generator``, so a seed gives the same images in any process and either framework.
 """
 
 from __future__ import annotations
@@ -58,17 +58,29 @@ def eval_resize_crop(img: Any, size: tuple[int, int], crop_pct: float = 1.0, cro
     return center_crop(img, h, w)
 
 
-def to_normalized(img: Any, mean: np.ndarray, std: np.ndarray, in_chans: int | None = None) -> np.ndarray:
-    """float32 HWC: pixels / 255, then (x - mean) / std per channel (ToTensor + Normalize, in float32). With
-    ``in_chans`` other than the image's channels, the channels are repeated or cut (RGB to 4 or 2 channels)."""
-    x = np.asarray(img, dtype=np.uint8)
-    if x.ndim == 2:
-        x = x[:, :, None]
-    if in_chans is not None and x.shape[2] != in_chans:
-        x = np.resize(x.transpose(2, 0, 1), (in_chans, *x.shape[:2])).transpose(1, 2, 0)
-    out = x.astype(np.float32) / np.float32(255.0)
-    out -= mean
-    out /= std
+def normalize_table(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(C, 256) float32: row c holds (v / 255 - mean[c]) / std[c] for every pixel value v, computed in float32
+    in ToTensor + Normalize's order, so a lookup gives the very floats the arithmetic would."""
+    values = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    return np.ascontiguousarray(((values[:, None] - mean) / std).T)
+
+
+def normalize_batch(images: list[Any], table: np.ndarray, layout: str) -> np.ndarray:
+    """uint8 images (PIL or HW/HWC arrays, all one size) as one float32 batch in ``layout`` ("NHWC" or "NCHW"),
+    normalised through ``table`` (:func:`normalize_table`): one lookup per pixel written straight into the
+    batch, no float intermediate and no transposing copy. Channel c of the batch reads channel c mod the image's
+    channels (grey repeated to RGB, RGB cut or repeated to 2 or 4 channels, as ``np.resize`` would)."""
+    chans = table.shape[0]
+    arrays = [np.asarray(img, dtype=np.uint8) for img in images]
+    if not arrays:
+        raise ValueError("normalize_batch needs at least one image")
+    h, w = arrays[0].shape[:2]
+    out = np.empty((len(arrays), chans, h, w) if layout == "NCHW" else (len(arrays), h, w, chans), np.float32)
+    for n, x in enumerate(arrays):
+        x = x[:, :, None] if x.ndim == 2 else x
+        for c in range(chans):
+            np.take(table[c], x[:, :, c % x.shape[2]], out=out[n, c] if layout == "NCHW" else out[n, :, :, c])
     return out
 
 

@@ -68,12 +68,18 @@ def open_image(item: Any):
     source = item
     if not isinstance(item, (str, os.PathLike, bytes, bytearray, memoryview)) and hasattr(item, "read_bytes"):
         source = item.read_bytes()  # a member of a tar shard
-    try:
+    f = None
+    try:  # load() reads the whole file and closes a file Pillow opened itself: no copy needed
         f = Image.open(io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source)
-        with f:
-            f.load()
-            img = upright(f) if f.getexif().get(ORIENTATION, 1) != 1 else f.copy()
+        f.load()
+        img = upright(f) if f.getexif().get(ORIENTATION, 1) != 1 else f
+        if img is f and getattr(f, "fp", None) is not None:  # a file Pillow keeps open (multi-frame formats)
+            img = f.copy()
+        if img is not f:
+            f.close()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if f is not None:
+            f.close()
         reason = " ".join(str(exc).split())[:200]
         raise DataError(f"{_name(item)} is not a readable image ({type(exc).__name__}: {reason}); replace or "
                         "remove the file") from None

@@ -31,7 +31,7 @@ from .augment import Augment, item_rng
 from .datasets import Split, require_nonempty
 from .mix import Mix
 from .preprocess import Preprocess, augment_image, prepare
-from .transforms import train_image
+from .transforms import train_pixels
 
 LAYOUTS = {"torch": "NCHW", "tf": "NHWC"}
 FRAMEWORK_ALIASES = {"torch": "torch", "pytorch": "torch", "pt": "torch", "tf": "tf", "tensorflow": "tf",
@@ -87,10 +87,12 @@ class MakeBatch:
         self._x, self._plans = None, {}
 
     def plan(self, epoch: int) -> list[np.ndarray]:
-        if epoch not in self._plans:
-            self._plans = {epoch: plan(len(self.split), self.batch_size, seed=self.seed, epoch=epoch,
-                                       shuffle=self.shuffle, shard=self.shard)}
-        return self._plans[epoch]
+        plans = self._plans  # one epoch's plan kept; a local reference, as decode threads call this concurrently
+        if epoch not in plans:
+            plans = {epoch: plan(len(self.split), self.batch_size, seed=self.seed, epoch=epoch,
+                                 shuffle=self.shuffle, shard=self.shard)}
+            self._plans = plans
+        return plans[epoch]
 
     def image(self, i: int, epoch: int) -> np.ndarray:
         """Image ``i`` of the split, float32 HWC: an in-memory image from the prepared array (augmented as an
@@ -100,10 +102,15 @@ class MakeBatch:
                 self._x = prepare(self.split, self.pre)
             x = self._x[i]
             return x if self.augment is None else augment_image(self.augment, self.pre, x, self.seed, epoch, i)
+        return self.pre.normalize(self.pixels(i, epoch))
+
+    def pixels(self, i: int, epoch: int):
+        """Image ``i`` of a file split before normalising: a uint8 PIL image at the input size, read as timm
+        does and resized + center-cropped (eval) or augmented on the original image (train)."""
         item = self.split.image(i)
         if self.augment is None:
-            return self.pre(item)
-        return train_image(self.augment, self.pre, item, item_rng(self.seed, epoch, i))
+            return self.pre.geometry(item)
+        return train_pixels(self.augment, self.pre, item, item_rng(self.seed, epoch, i))
 
     def __call__(self, job: tuple[int, int]) -> dict[str, Any]:
         epoch, number = job
@@ -112,24 +119,32 @@ class MakeBatch:
             if self._x is None:
                 self._x = prepare(self.split, self.pre)
             return self._finish(self._x[positions], self.split.labels[positions], [], epoch, number)
+        read = self.image if self.split.in_memory else self.pixels
         images, keep, skipped = [], [], []
         for i in positions.tolist():
             try:
-                images.append(self.image(i, epoch))
+                images.append(read(i, epoch))
                 keep.append(i)
             except DataError as exc:
                 if self.split.strict:
                     raise
                 skipped.append(f"{self.split.image(i)}\t{exc}")
-        h, w = self.pre.input_size
-        x = np.stack(images) if images else np.zeros((0, h, w, self.pre.in_chans), np.float32)
-        return self._finish(x, self.split.labels[keep], skipped, epoch, number)
+        if self.split.in_memory:
+            h, w = self.pre.input_size
+            x = np.stack(images) if images else np.zeros((0, h, w, self.pre.in_chans), np.float32)
+        else:  # normalised straight into the batch, in the layout unless mixing (which works on NHWC)
+            x = self.pre.stack(images, "NHWC" if self.mix is not None else self.layout)
+        return self._finish(x, self.split.labels[keep], skipped, epoch, number,
+                            in_layout=not self.split.in_memory and self.mix is None)
 
-    def _finish(self, x: np.ndarray, y: np.ndarray, skipped: list[str], epoch: int, number: int) -> dict[str, Any]:
+    def _finish(self, x: np.ndarray, y: np.ndarray, skipped: list[str], epoch: int, number: int,
+                in_layout: bool = False) -> dict[str, Any]:
         y = np.asarray(y, np.int64)
         if self.mix is not None:
             x, y = self.mix(x, y, len(self.split.classes), np.random.default_rng((self.seed, epoch, number, 7)))
-        return {"x": to_layout(x, self.layout), "y": y, "skipped": np.array(skipped, dtype=str)}
+        if not in_layout:
+            x = to_layout(x, self.layout)
+        return {"x": x, "y": y, "skipped": np.array(skipped, dtype=str)}
 
 
 def _framework(model_or_name: Any, framework: str | None) -> str:
@@ -150,6 +165,13 @@ def _preprocess(model_or_name: Any) -> Preprocess:
     return Preprocess.for_entry(spec_of(model_or_name).entry)
 
 
+def default_threads(split: Split, workers: int) -> int:
+    """Decode threads in the training process when it loads in-process: min(4, CPUs) for file splits (Pillow
+    and numpy release the GIL while they decode, resize and normalise), 1 for in-memory splits and inside
+    worker processes."""
+    return 1 if split.in_memory or workers > 0 else min(4, os.cpu_count() or 1)
+
+
 def default_workers(split: Split) -> int:
     """0 (in-process) for in-memory splits and on machines with 2 CPUs or fewer (measured on one, shared: 220-245
     img/s in-process against 105-120 with 2 Grain workers, docs/data.md), else min(4, CPUs - 1)."""
@@ -163,8 +185,10 @@ class Batches:
     the first epoch (from batch ``start``); :meth:`epoch` each epoch in turn. Files that fail to decode are added
     to ``split.skipped`` and warned about once each."""
 
-    def __init__(self, split: Split, make: MakeBatch, epochs: range, workers: int, start: int = 0):
+    def __init__(self, split: Split, make: MakeBatch, epochs: range, workers: int, start: int = 0,
+                 threads: int = 1):
         self.split, self.make, self.epochs, self.workers, self.start = split, make, epochs, workers, int(start)
+        self.threads = max(int(threads), 1)
         self.per_epoch = len(make.plan(epochs[0]))
         self._it: Iterator[dict[str, Any]] | None = None
         self._next = epochs[0]
@@ -178,15 +202,19 @@ class Batches:
 
     def _raw(self) -> Iterator[dict[str, Any]]:
         jobs = self._jobs()
-        if self.workers == 0 or len(jobs) <= 1:
+        if len(jobs) <= 1 or (self.workers == 0 and self.threads == 1):
             yield from map(self.make, jobs)
             return
         import grain
 
-        # one batch at a time in each worker (Grain's default is 16 reader threads and 500 elements ahead per worker)
-        ds = grain.MapDataset.source(jobs).map(self.make).to_iter_dataset(
-            grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
-        it = iter(ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.workers, per_worker_buffer_size=1)))
+        ds = grain.MapDataset.source(jobs).map(self.make)
+        if self.workers == 0:  # Grain's reader threads in this process, each making whole batches, in order
+            it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=self.threads,
+                                                           prefetch_buffer_size=self.threads)))
+        else:  # one batch at a time in each worker (Grain's default: 16 threads, 500 elements ahead per worker)
+            ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
+            it = iter(ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.workers,
+                                                                  per_worker_buffer_size=1)))
         try:
             yield from it
         finally:
@@ -212,7 +240,9 @@ class Batches:
                 if name not in self.split.skipped:
                     self.split.skipped.append(name)
                     warnings.warn(f"skipped: {reason}", stacklevel=2)
-            if len(batch["y"]):  # plain arrays: Grain's shared-memory ones are unlinked as soon as they are copied
+            if len(batch["y"]) and self.workers == 0:
+                yield batch["x"], batch["y"]
+            elif len(batch["y"]):  # plain arrays: Grain's shared-memory ones are unlinked as soon as they are copied
                 yield np.array(batch["x"], copy=True, subok=False), np.array(batch["y"], copy=True, subok=False)
         self._next = epoch + 1
 
@@ -230,7 +260,8 @@ class Batches:
 
 
 def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = False, seed: int = 0,
-            epoch: int = 0, workers: int | None = None, framework: str | None = None, augment: Any = None,
+            epoch: int = 0, workers: int | None = None, threads: int | None = None, framework: str | None = None,
+            augment: Any = None,
             mix: Any = None, label_smoothing: float = 0.0, shard: tuple[int, int] = (0, 1),
             start: int = 0, epochs: int = 1) -> Batches:
     """The (images, labels) numpy batches of one epoch of ``split`` for a model (object, catalogue name or
@@ -240,7 +271,8 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
     spec such as "crop,flip,randaugment"; False: none); ``mix``: mixup/cutmix (see :class:`.mix.Mix`), whose soft
     targets carry ``label_smoothing``.
     ``workers``: Grain worker processes (default: 0, in-process, for in-memory splits and on 2 CPUs or fewer,
-    else min(4, CPUs - 1)); ``shard``:
+    else min(4, CPUs - 1)); ``threads``: decode threads in the training process when it loads in-process (default:
+    min(4, CPUs) for image files, see :func:`default_threads`); ``shard``:
     (rank, world) for distributed training; ``start``: resume the epoch at that batch; ``epochs``: how many
     epochs from ``epoch`` one pool of workers serves (take them with :meth:`Batches.epoch`)."""
     require_nonempty(split)
@@ -256,4 +288,7 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
         raise DataError(f"workers must be 0 (in-process) or more, got {workers}")
     if split.in_memory:
         n_workers = 0
-    return Batches(split, make, range(int(epoch), int(epoch) + max(int(epochs), 1)), n_workers, start)
+    n_threads = default_threads(split, n_workers) if threads is None else int(threads)
+    if n_threads < 1:
+        raise DataError(f"threads must be 1 or more, got {threads}")
+    return Batches(split, make, range(int(epoch), int(epoch) + max(int(epochs), 1)), n_workers, start, n_threads)

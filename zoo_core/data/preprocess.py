@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..layout import to_layout
 from ..models import spec_of
 from .augment import Augment, item_rng
 from .datasets import Split
-from .imageops import eval_resize_crop, to_normalized
+from .imageops import eval_resize_crop, normalize_batch, normalize_table
 from .images import read_image
 
 
@@ -57,19 +58,33 @@ class Preprocess:
         """An image (path, bytes, PIL image or array) as a PIL image with the model's channels (see .images)."""
         return read_image(item, self.in_chans)
 
+    @cached_property
+    def table(self) -> np.ndarray:
+        """(in_chans, 256) float32: every pixel value normalised per channel (see :func:`.imageops.normalize_table`)."""
+        return normalize_table(self._stats(self.mean), self._stats(self.std))
+
+    def geometry(self, item: Any):
+        """The image (path, bytes, PIL image or array) read in the model's mode, resized and center-cropped as
+        timm's eval transform: a uint8 PIL image at the input size."""
+        return eval_resize_crop(self.to_pil(item), self.input_size, self.crop_pct, self.crop_mode, self.interpolation)
+
     def normalize(self, img: Any) -> np.ndarray:
         """A PIL image at the input size as float32 HWC with the model's channels, mean and std."""
-        return to_normalized(img, self._stats(self.mean), self._stats(self.std), self.in_chans)
+        return normalize_batch([img], self.table, "NHWC")[0]
+
+    def stack(self, images: Sequence[Any], layout: str = "NHWC") -> np.ndarray:
+        """uint8 images at the input size (PIL or arrays) as one normalised float32 batch in ``layout``."""
+        if len(images) == 0:
+            h, w = self.input_size
+            return np.zeros((0, self.in_chans, h, w) if layout == "NCHW" else (0, h, w, self.in_chans), np.float32)
+        return normalize_batch(list(images), self.table, layout)
 
     def __call__(self, item: Any) -> np.ndarray:
         """float32 HWC, resized, center-cropped and normalised as timm's eval transform."""
-        img = eval_resize_crop(self.to_pil(item), self.input_size, self.crop_pct, self.crop_mode, self.interpolation)
-        return self.normalize(img)
+        return self.normalize(self.geometry(item))
 
     def batch(self, items: Sequence[Any]) -> np.ndarray:
-        if len(items) == 0:
-            return np.zeros((0, *self.input_size, self.in_chans), np.float32)
-        return np.stack([self(it) for it in items])
+        return self.stack([self.geometry(it) for it in items])
 
 
 _CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}

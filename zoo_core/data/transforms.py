@@ -38,6 +38,11 @@ from .randaugment import RandAugment
 
 def train_image(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generator) -> np.ndarray:
     """One training image (path, bytes, PIL image or array) as timm augments it, float32 HWC at the input size."""
+    return pre.normalize(train_pixels(aug, pre, item, rng))
+
+
+def train_pixels(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generator):
+    """One training image as timm augments it before normalising: a uint8 PIL image at the input size."""
     img = pre.to_pil(item)
     if aug.crop:
         box = random_resized_crop_params(img.size[0], img.size[1], rng, aug.scale, aug.ratio)
@@ -50,7 +55,7 @@ def train_image(aug: Augment, pre: Preprocess, item: Any, rng: np.random.Generat
         img = RandAugment()(img, rng)
     elif aug.jitter:
         img = color_jitter(img, color_jitter_params(rng, aug.jitter, aug.jitter, aug.jitter))
-    return pre.normalize(img)
+    return img
 
 
 log = logging.getLogger("zoo.data")
