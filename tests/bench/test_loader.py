@@ -24,7 +24,7 @@ def test_the_loader_benchmark_reads_every_image_with_each_contender(tmp_path):
     assert result["ratio_vs_faster_peer"]["zoo-torch"] == pytest.approx(
         result["table"]["zoo-torch"]["images_per_s"] / result["table"]["torchvision"]["images_per_s"])
     md = loader.write(result, tmp_path / "out").read_text()
-    assert "| zoo-torch |" in md and "zoo / faster peer: zoo-torch" in md
+    assert "| zoo-torch |" in md and "zoo / faster peer with the same transform (torchvision, tf.data): zoo-torch" in md
 
 
 def test_zoo_bench_without_models_needs_a_folder(capsys):
@@ -32,3 +32,22 @@ def test_zoo_bench_without_models_needs_a_folder(capsys):
 
     assert main(["bench", "--data", "mnist5k"]) == 1
     assert "benchmarks the data loader and needs --data FOLDER" in capsys.readouterr().err
+
+
+def test_the_tf_data_peer_does_the_zoo_transform_in_tensorflow_ops(tmp_path):
+    """The peer is held to the same work: its batches are the zoo's eval batches up to resampling differences
+    between TensorFlow's and Pillow's antialiased resize (not Keras's squash without antialiasing)."""
+    pytest.importorskip("tensorflow")
+    from zoo_core.data import transform
+    from zoo_core.frameworks import import_keras
+
+    import_keras()
+    photo = np.asarray(Image.effect_mandelbrot((300, 200), (-2.0, -1.2, 1.0, 1.2), 60).convert("RGB"))
+    for i, (h, w) in enumerate([(200, 300), (300, 200), (171, 233), (256, 256)]):
+        d = tmp_path / "imgs" / f"c{i % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo).resize((w, h), Image.BICUBIC).save(d / f"{i}.png")
+    peer = np.concatenate([x.numpy() for x, _ in loader.tf_data_pipeline(str(tmp_path / "imgs"), "resnet18", 4, 1)])
+    zoo = np.stack([transform("resnet18")(f) for f in sorted((tmp_path / "imgs").glob("*/*.png"))])
+    assert peer.shape == zoo.shape == (4, 224, 224, 3)
+    assert np.mean(np.abs(peer - zoo)) < 0.01  # normalised units; another image or a pixel's shift: 0.16 or more
