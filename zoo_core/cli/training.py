@@ -68,6 +68,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the init, the shuffles and dropout")
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (class-balanced)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
+    p.add_argument("--stream", action="store_true", help="tar shards: read them front to back while training "
+                   "(shuffle buffer, each rank its own shards) instead of indexing them")
     p.add_argument("--augment", nargs="?", const="crop,flip,jitter", default=None,
                    help="train-time augmentation: crop, flip, jitter, randaugment (comma-separated; crop,flip,jitter "
                    "when given alone)")
@@ -233,7 +235,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # before any other TensorFlow op, as tf.distribute requires
         strategy = engine("tf").create(args.strategy)
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
-                           limit=args.limit)
+                           limit=args.limit, stream=args.stream)
     seed_everything(args.seed, args.framework)  # the model's random init depends on --seed only
     with strategy.scope() if strategy is not None else contextlib.nullcontext():  # variables of the strategy
         model = factory.load(args.model, args.framework, num_classes=ds.num_classes)
@@ -281,6 +283,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="split seed (default: the run's own, else 0)")
     p.add_argument("--limit", type=int, help="use only this many images of a built-in dataset (as in training)")
     p.add_argument("--strict", action="store_true", help="fail on unreadable images instead of skipping them")
+    p.add_argument("--stream", action="store_true", default=None, help="tar shards read as streams, as in "
+                   "training (default: as the run named by MODEL was trained)")
     p.add_argument("--out", "-o", help="write report.json and confusion.png here")
     p.add_argument("--json", action="store_true")
 
@@ -293,13 +297,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if run_file.is_file():  # the same split as in training, so the test images are the held-out ones
         run = json.loads(run_file.read_text())
         if run.get("data_id", data_id(run.get("data"))) == data_id(args.data):
-            for key in ("split", "seed", "limit"):
+            for key in ("split", "seed", "limit", "stream"):
                 if getattr(args, key) is None:
                     setattr(args, key, run.get(key))
     args.split = args.split or "0.7,0.2,0.1"
     args.seed = 0 if args.seed is None else args.seed
     ds = data.open_dataset(args.data, split=parse_split(args.split), seed=args.seed, strict=args.strict,
-                           limit=args.limit)
+                           limit=args.limit, stream=bool(args.stream))
     split = ds.split(args.split_name)
     if not len(split):
         have = [n for n in ("train", "val", "test") if len(ds.split(n))]

@@ -38,6 +38,7 @@ from .preprocess import Preprocess, as_arrays, augment_image, prepare
 from .shards import shards
 from .sources import open_dataset
 from .stream import stream_shards
+from .stream_split import StreamSplit, stream_dataset
 from .tf_pipeline import augment_tf, tf_dataset
 from .torch_loader import TorchSplitDataset, torch_dataset, torch_loader
 from .transforms import Transform, train_image, transform
@@ -46,6 +47,7 @@ __all__ = [
     "BUILTINS", "IMAGE_EXTENSIONS", "SPLIT_NAMES", "Augment", "Batches", "Mix", "batches",
     "DataError", "Dataset", "Preprocess", "Split",
     "TorchSplitDataset", "as_arrays", "augment_image", "augment_tf", "builtin", "hf_dataset", "image_folder",
-    "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "stream_shards", "tf_dataset",
+    "open_dataset", "prepare", "read_image", "require_nonempty", "split_indices", "stream_dataset", "stream_shards",
+    "StreamSplit", "tf_dataset",
     "torch_dataset", "torch_loader", "Transform", "manifest", "shards", "train_image", "transform",
 ]

@@ -31,6 +31,7 @@ from .augment import Augment, item_rng
 from .datasets import Split, require_nonempty
 from .mix import Mix
 from .preprocess import Preprocess, augment_image, prepare
+from .stream_split import StreamBatches, StreamSplit
 from .transforms import train_pixels
 
 LAYOUTS = {"torch": "NCHW", "tf": "NHWC"}
@@ -263,7 +264,7 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
             epoch: int = 0, workers: int | None = None, threads: int | None = None, framework: str | None = None,
             augment: Any = None,
             mix: Any = None, label_smoothing: float = 0.0, shard: tuple[int, int] = (0, 1),
-            start: int = 0, epochs: int = 1) -> Batches:
+            start: int = 0, epochs: int = 1) -> Batches | StreamBatches:
     """The (images, labels) numpy batches of one epoch of ``split`` for a model (object, catalogue name or
     :class:`Preprocess`), in ``framework``'s layout (default: the model's; torch for a name).
 
@@ -282,6 +283,12 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
     if train:
         aug = Augment.parse(True if augment is None else augment)
     mixer = Mix.parse(mix, float(label_smoothing)) if train else None
+    if isinstance(split, StreamSplit):  # streamed tar shards: read front to back on this process's threads
+        n_threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
+        if n_threads < 1:
+            raise DataError(f"threads must be 1 or more, got {threads}")
+        return StreamBatches(split, pre, aug, int(seed), LAYOUTS[fw], int(batch_size), train, tuple(shard), mixer,
+                             range(int(epoch), int(epoch) + max(int(epochs), 1)), int(start), n_threads)
     make = MakeBatch(split, pre, aug, int(seed), LAYOUTS[fw], int(batch_size), train, tuple(shard), mixer)
     n_workers = default_workers(split) if workers is None else int(workers)
     if n_workers < 0:

@@ -35,6 +35,7 @@ class Sample:
     name: str
     image: bytes
     label: int
+    key: str = ""
 
 
 def read_shard(path: str) -> Iterator[Sample]:
@@ -80,7 +81,7 @@ def _sample(path: str, key: str, files: dict[str, bytes]) -> Sample:
         label = int(text)
     except ValueError:
         raise DataError(f"shard {path}: {key}.{LABEL_EXT} holds {text[:20]!r}, not a class number") from None
-    return Sample(f"{path}:{key}.{ext}", files[ext], label)
+    return Sample(f"{path}:{key}.{ext}", files[ext], label, key)
 
 
 def slot_samples(shards: Sequence[str], slot: int, slots: int, *, seed: int = 0, epoch: int = 0,

@@ -14,6 +14,7 @@ from .. import backends
 from ..data.datasets import Dataset, Split
 from ..data.loader import batches
 from ..data.preprocess import Preprocess, prepare
+from ..data.stream_split import StreamSplit
 from ..errors import ZooError
 from ..fileio import atomic_write_text
 from ..models import spec_of
@@ -77,7 +78,7 @@ def predict_split(model: Any, split: Any, batch_size: int = 256) -> np.ndarray:
 def _pick_split(data: Any) -> Split:
     if isinstance(data, Dataset):
         return data.test if len(data.test) else data.val
-    if not isinstance(data, Split):
+    if not isinstance(data, (Split, StreamSplit)):
         shown = repr(data) if isinstance(data, (str, os.PathLike)) else f"a {type(data).__name__}"
         raise ZooError(f"evaluate() takes a zoo_core.data.Dataset (its test split) or one of its splits "
                        f"(dataset.test), got {shown}; open one first, e.g. zoo.data.open_dataset('mnist5k')")
