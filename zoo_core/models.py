@@ -124,6 +124,8 @@ def get_entry(name: str) -> ModelEntry:
         hint = f"; did you mean {' or '.join(close)}?"
     else:
         hint = f"; {note}" if note else "; run `zoo list` to see every model"
+        if not note and not timm_models.installed():
+            hint += " (timm's own model names need torch and timm: pip install 'zoo[torch]')"
     raise UnknownModelError(f"unknown model {name!r}{hint}")
 
 

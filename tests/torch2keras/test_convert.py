@@ -163,6 +163,15 @@ def test_stored_graph_loads_without_torch(tmp_path):
         got = np.asarray(m(np.load({str(tmp_path / 'x.npy')!r}), training=False))
         assert np.array_equal(got, np.load({str(tmp_path / 'want.npy')!r})), "logits differ"
         assert "torch" not in sys.modules
+        from zoo_core.errors import ZooError
+        for name, says in (("timm:resnet18", "need torch and timm to be built or converted"),
+                           ("convnext_atto", "timm's own model names need torch and timm")):
+            try:
+                zoo.load(name, framework="tf")
+            except ZooError as exc:  # converting needs torch and timm: one line saying so
+                assert says in str(exc) and "\\n" not in str(exc), str(exc)
+            else:
+                raise AssertionError(name + " loaded without torch")
         print("ok")
     """)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]

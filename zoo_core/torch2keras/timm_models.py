@@ -67,6 +67,16 @@ def hub_repo(name: str) -> str:
     return f"{HUB_OWNER}/{base}.{tag}"
 
 
+def installed() -> bool:
+    """True when torch and timm can be imported here (looked up, not imported)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("torch", "timm"))
+    except (ImportError, ValueError):
+        return False
+
+
 def is_timm_name(name: str) -> bool:
     """True when timm knows ``name`` (importing timm; False when timm is not installed)."""
     try:
