@@ -158,6 +158,35 @@ def test_resume_matches_uninterrupted_run(framework, digits, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_resume_mid_epoch_matches_uninterrupted_run(framework, digits, tmp_path, monkeypatch):
+    """checkpoint_every=2 (steps): a run killed in epoch 2 after its step-4 state resumes at step 4, with the same
+    batches, augmentation and learning rates, and ends with the uninterrupted run's weights and epoch loss."""
+    kwargs = {"epochs": 2, "batch_size": 32, "lr": 3e-3, "optimizer": "sgd", "progress": False,
+              "augment": "crop,flip", "checkpoint_every": 2, "tune": "off"}
+    full = _small(framework)
+    want = training.finetune(full, digits, out=tmp_path / "full", **kwargs)
+    real_write, calls = training.loop.write_json, []
+
+    def crash(path, obj):  # states: epoch 1 steps 2, 4, its end; epoch 2 steps 2, 4 -> the run dies there
+        real_write(path, obj)
+        calls.append(path)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.loop, "write_json", crash)
+    with pytest.raises(KeyboardInterrupt):
+        training.finetune(_small(framework), digits, out=tmp_path / "cut", **kwargs)
+    monkeypatch.setattr(training.loop, "write_json", real_write)
+    resumed = _small(framework, widths=[8, 16, 16])
+    history = training.finetune(resumed, digits, out=tmp_path / "cut", resume=True, **kwargs)
+    assert history["epoch"] == [1, 2]
+    assert history["train_loss"] == pytest.approx(want["train_loss"], rel=1e-6)
+    a, b = _canonical(full), _canonical(resumed)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_mixed_precision_bf16_trains_and_leaves_a_float32_model(framework, digits):
     model = _small(framework)
     history = training.finetune(model, digits, epochs=1, batch_size=32, lr=3e-3, mixed_precision="bf16",

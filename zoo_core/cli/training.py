@@ -84,7 +84,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (torch); auto, cpu, gpu:N (tf)")
     p.add_argument("--num-workers", type=int, default=0, help="loader worker processes (Grain; 0: in-process)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
-                   help="continue the run in RUN_DIR (or --out) from its last complete epoch")
+                   help="continue the run in RUN_DIR (or --out) from its last saved state")
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                   help="also save the training state every this many steps, so --resume continues mid-epoch")
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="torch: train with DDP in N local processes, launched with torchrun (batch size per process)")
     p.add_argument("--strategy", default="none", choices=["none", "mirrored", "multiworker"],
@@ -219,7 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=args.seed, device=args.device,
                mixed_precision=args.mixed_precision, augment=args.augment, num_workers=args.num_workers,
                log_every=args.log_every, plateau_patience=args.plateau_patience, plateau_factor=args.plateau_factor,
-               mix=args.mix, tune=getattr(args, "tune", "auto"))
+               mix=args.mix, tune=getattr(args, "tune", "auto"),
+               checkpoint_every=getattr(args, "checkpoint_every", None))
     cfg = train_config(**fit)
     if args.nproc > 1 and distributed.TorchEnv.from_env() is None:  # under torchrun already: this is a rank
         if canonical_framework(args.framework) != "torch":

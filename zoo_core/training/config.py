@@ -39,6 +39,7 @@ class TrainConfig:
     plateau_factor: float = 0.1  # ... and the factor it is multiplied by
     mix: Any = None  # a zoo_core.data.mix.Mix (batch-level mixup / cutmix, soft targets) or None
     tune: str = "auto"  # "auto": time exact speed settings once and use the faster (training.tuning); "off"
+    checkpoint_every: int | None = None  # also save the training state every this many steps (mid-epoch resume)
 
     def __post_init__(self) -> None:
         """Check every number (one shared check for ``finetune`` and ``zoo train``): whole numbers stay whole (2.5
@@ -49,6 +50,8 @@ class TrainConfig:
         put(self, "num_workers", _whole("num_workers", self.num_workers, 0))
         put(self, "seed", _whole("seed", self.seed, 0))
         check_mode(self.tune)
+        if self.checkpoint_every is not None:
+            put(self, "checkpoint_every", _whole("checkpoint_every", self.checkpoint_every, 1))
         put(self, "lr", _number("lr", self.lr, positive=True, example="1e-3"))
         put(self, "warmup_epochs", _number("warmup_epochs", self.warmup_epochs, positive=False, example="1"))
         smoothing = _real(self.label_smoothing)

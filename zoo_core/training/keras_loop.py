@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,13 +180,13 @@ class Trainer:
         if settings.get("jit_compile"):
             self._step = self._make_step(jit_compile=True)
 
-    def _batches(self, epoch: int, epochs: int) -> Batches:
+    def _batches(self, epoch: int, epochs: int, start: int = 0) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches, NHWC: the order and augmentation drawn
         from (seed, epoch), as in the torch loop; one pool of workers for the rest of the run)."""
         cfg = self.cfg
         return batches(self.data.train, self.pre, batch_size=cfg.batch_size, train=True, seed=cfg.shuffle_seed(0),
                        epoch=epoch, workers=cfg.num_workers, framework="tf", augment=cfg.augment or False,
-                       mix=cfg.mix, epochs=epochs)
+                       mix=cfg.mix, epochs=epochs, start=start)
 
     def _epoch_data(self, epoch: int):
         """The epoch as a tf.data pipeline (the distributed input) over the same batches: nothing cached, so memory
@@ -198,37 +198,50 @@ class Trainer:
             lambda: iter(self._batches(epoch, 1)),
             output_signature=(tf.TensorSpec((None, h, w, c), tf.float32), label)).prefetch(1)
 
-    def _epoch_batches(self, epoch: int):
-        """This epoch's batches as host tensors, from one stream of batches kept for the rest of the run."""
+    def _epoch_batches(self, epoch: int, start: int = 0):
+        """This epoch's batches (from batch ``start``) as host tensors, from one stream of batches kept for the
+        rest of the run."""
         tf = self.tf
-        if self._stream is None or self._stream.next_epoch != epoch:
+        if start or self._stream is None or self._stream.next_epoch != epoch:
             if self._stream is not None:
                 self._stream.close()
-            self._stream = self._batches(epoch, self.cfg.epochs - epoch)
+            self._stream = self._batches(epoch, self.cfg.epochs - epoch, start)
         for x, y in self._stream.epoch(epoch):
             with tf.device("/CPU:0"):  # each batch goes to the device in the step
                 yield tf.constant(x), tf.constant(y)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
-                    on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
+                    on_steps: Callable[[int, float], None] | None = None, start_step: int = 0,
+                    carried: Sequence[float] | None = None,
+                    on_checkpoint: Callable[[int, int, list[float]], None] | None = None) -> dict[str, float]:
         """One epoch; ``on_steps(global_step, mean_loss)`` every ``cfg.log_every`` global steps, with the mean loss
-        of the steps since the last call (within this epoch)."""
+        of the steps since the last call (within this epoch). ``start_step``: resume the epoch there (dropout's
+        seed state as saved), ``carried`` the (loss, correct, images) sums before it; ``on_checkpoint(epoch,
+        step, sums)`` every ``cfg.checkpoint_every`` steps, between steps (single process: under tf.distribute
+        the state is saved at epoch ends only)."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
+        if self.dist is not None:
+            if start_step:
+                raise ZooError("this run was saved within an epoch, which tf.distribute runs cannot resume; resume "
+                               "it without a strategy, or from a state saved at an epoch end")
+            on_checkpoint = None
         _reseed(self.tf, cfg.rng_seed(0), epoch)
-        total_loss, correct, seen, lr = 0.0, 0, 0, cfg.lr
-        mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
+        total_loss, correct, seen = (float(carried[0]), int(carried[1]), int(carried[2])) if carried else (0.0, 0, 0)
+        seen0, lr = seen, cfg.lr
+        mark_loss, mark_seen = total_loss, seen  # the sums at the last on_steps call
         # (loss, correct, n) of steps not yet read back: read for the progress bar at most every POSTFIX_SECONDS
         # and at the end, so a GPU is not made to wait for the host after every step
         pending: list[tuple[int, Any, Any, int]] = []
         diverged = None
         t0 = shown = time.perf_counter()
-        batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_batches(epoch)
+        batches = self.dist.epoch_data(epoch) if self.dist else self._epoch_batches(epoch, start_step)
         # iter(): tqdm.auto would otherwise create a second iterator of its own
-        bar = tqdm(iter(batches), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
-        for i, (x, y) in enumerate(bar):
+        bar = tqdm(iter(batches), total=self.steps_per_epoch, initial=start_step,
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=cfg.progress is False if cfg.progress is not None else None)
+        for i, (x, y) in enumerate(bar, start=start_step):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             if self.dist:  # loss and accuracy of the global batch, over every replica
                 self.opt.learning_rate = lr
@@ -247,6 +260,10 @@ class Trainer:
                 diverged = diverged if diverged is not None else bad
                 on_steps(epoch * self.steps_per_epoch + i + 1, (total_loss - mark_loss) / (seen - mark_seen))
                 mark_loss, mark_seen = total_loss, seen
+            if on_checkpoint is not None and (i + 1) % cfg.checkpoint_every == 0 and i + 1 < self.steps_per_epoch:
+                total_loss, correct, bad = _read_back(pending, total_loss, correct)
+                diverged = diverged if diverged is not None else bad
+                on_checkpoint(epoch, i + 1, [total_loss, correct, seen])
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 total_loss, correct, bad = _read_back(pending, total_loss, correct)
                 diverged = diverged if diverged is not None else bad
@@ -254,7 +271,7 @@ class Trainer:
                     break
                 shown = time.perf_counter()
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
+                                img_s=f"{(seen - seen0) / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
         total_loss, correct, late = _read_back(pending, total_loss, correct)
         diverged = diverged if diverged is not None else late
@@ -262,7 +279,8 @@ class Trainer:
             return {"loss": float("nan"), "acc": 0.0, "n": seen, "lr": lr, "diverged_at": diverged}
         if self.dist:
             self.dist.sync_statistics()  # every replica ends the epoch with the same BatchNorm statistics
-        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
+        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr,
+                "timed": seen - seen0}
 
     def close(self) -> None:
         """Stop the loader's workers; give layers back the dtype policies they had before training (mixed

@@ -91,11 +91,12 @@ def train_config(*, epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, opt
                  device: str = "auto", mixed_precision: str | None = None, augment: Any = False,
                  num_workers: int = 0, progress: bool | None = None, log_every: int = 10,
                  plateau_patience: int = 2, plateau_factor: float = 0.1, mix: Any = None,
-                 tune: str = "auto") -> TrainConfig:
+                 tune: str = "auto", checkpoint_every: int | None = None) -> TrainConfig:
     """The settings of a run from :func:`finetune`'s arguments (the CLI checks them with this before it writes)."""
     return TrainConfig(epochs, lr, batch_size, optimizer, schedule, warmup_epochs, label_smoothing, weight_decay,
                        grad_clip, seed, device, mixed_precision, Augment.parse(augment), num_workers, progress,
-                       log_every, plateau_patience, plateau_factor, Mix.parse(mix, label_smoothing), tune)
+                       log_every, plateau_patience, plateau_factor, Mix.parse(mix, label_smoothing), tune,
+                       checkpoint_every)
 
 
 def epoch_line(history: dict[str, Any], epochs: int) -> str:
@@ -130,7 +131,7 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
              augment: Any = False, num_workers: int = 0, progress: bool | None = None,
              strategy: Any = None, callbacks: Sequence[EpochCallback] = (), log_every: int = 10,
              plateau_patience: int = 2, plateau_factor: float = 0.1, run: RunSession | None = None,
-             mix: Any = None, tune: str = "auto") -> dict[str, Any]:
+             mix: Any = None, tune: str = "auto", checkpoint_every: int | None = None) -> dict[str, Any]:
     """Train a zoo model (torch or Keras) on ``data.train``, validating on ``data.val`` each epoch.
 
     ``weight_decay`` defaults to 0.01 for adamw and 0 otherwise. ``early_stopping=N`` stops after N epochs
@@ -143,7 +144,9 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
     worker processes). With ``out``: a checkpoint of the
     model after every epoch (zoo_core.checkpoint.save),
     the full training state beside it (weights, optimizer, epoch, RNG; atomic), history.json and curves.png;
-    ``resume=True`` continues from the last complete epoch recorded there. Returns the history dict.
+    ``resume=True`` continues from the last complete epoch recorded there, or with ``checkpoint_every=N`` (steps)
+    from the last of the states saved every N steps within an epoch (PyTorch, DDP included, and single-process
+    Keras: the same batches, learning rates and dropout draws as an uninterrupted run). Returns the history dict.
 
     Distributed (docs/distributed.md): under torchrun a torch model trains with DDP, ``batch_size`` per process;
     a Keras model trains with ``strategy`` (a tf.distribute strategy whose scope built the model), ``batch_size``
@@ -168,7 +171,8 @@ def finetune(model: Any, data: Any, epochs: int = 3, lr: float = 1e-3, batch_siz
                        warmup_epochs=warmup_epochs, label_smoothing=label_smoothing, weight_decay=weight_decay,
                        grad_clip=grad_clip, seed=seed, device=device, mixed_precision=mixed_precision,
                        augment=augment, num_workers=num_workers, progress=progress, log_every=log_every,
-                       plateau_patience=plateau_patience, plateau_factor=plateau_factor, mix=mix, tune=tune)
+                       plateau_patience=plateau_patience, plateau_factor=plateau_factor, mix=mix, tune=tune,
+                       checkpoint_every=checkpoint_every)
     validate(cfg, model, data)
     out_dir = check_writable_dir(out, "run directory") if out is not None else None
     if resume and out_dir is None:
@@ -213,18 +217,21 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                                "val_acc": [], "seconds": [], "images_per_second": [], "step": [], "step_loss": []}
     history["tuning"] = decision
     start, best, since_best = 0, None, 0
+    start_step, carried = 0, None  # a state saved within an epoch: its step and the epoch's sums so far
     plateau = Plateau(cfg.plateau_patience, cfg.plateau_factor)
     if resume:
         state = _state_path(out_dir, framework)
         if state.is_file():
             meta = trainer.load_state(state)
             start, history = int(meta["epoch"]), meta["history"]
+            start_step, carried = int(meta.get("step", 0)), meta.get("sums")
             best, since_best = meta.get("best"), int(meta.get("since_best", 0))
             plateau.restore(meta.get("plateau"))
             history["tuning"] = decision  # this run's decision (the same when cached)
             history.setdefault("step", [])
             history.setdefault("step_loss", [])
-            log.info("resuming %s from epoch %d", out_dir, start)
+            log.info("resuming %s from epoch %d%s", out_dir, start,
+                     f", step {start_step} of epoch {start + 1}" if start_step else "")
         else:
             log.warning("resume=True but %s has no training state; starting from epoch 0", out_dir)
     if dist is not None and not dist.same_on_all_ranks(start):
@@ -247,12 +254,25 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
         if session is not None:
             session.log_step(step, {"train_loss": loss})
 
+    def state_meta(epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "history": history, "config": asdict(cfg), "framework": framework, "best": best,
+                "since_best": since_best, "plateau": plateau.state()}
+
+    def on_checkpoint(epoch: int, step: int, sums: list[float]) -> None:  # every checkpoint_every steps
+        if main:
+            with _interrupts_deferred():
+                trainer.save_state(_state_path(out_dir, framework), {**state_meta(epoch), "step": step, "sums": sums})
+                write_json(out_dir / HISTORY_NAME, history)  # the run exists from its first saved state
+
     ended = "failed"
     try:
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
+            resumed_at = start_step if epoch == start else 0
             stats = trainer.train_epoch(epoch, lambda step: lr_at(cfg, step, steps, plateau.scale),
-                                        on_steps=on_steps)
+                                        on_steps=on_steps, start_step=resumed_at,
+                                        carried=carried if resumed_at else None,
+                                        on_checkpoint=on_checkpoint if cfg.checkpoint_every and out_dir else None)
             if "diverged_at" in stats:
                 raise TrainingDivergedError(_diverged(stats, epoch, steps, history, out_dir))
             seconds = time.perf_counter() - t0
@@ -263,7 +283,8 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                 val_acc = float((logits.argmax(1) == labels).mean())
             for key, value in (("epoch", epoch + 1), ("lr", stats["lr"]), ("train_loss", stats["loss"]),
                                ("train_acc", stats["acc"]), ("val_loss", val_loss), ("val_acc", val_acc),
-                               ("seconds", seconds), ("images_per_second", stats["n"] / max(seconds, 1e-9))):
+                               ("seconds", seconds),
+                               ("images_per_second", stats.get("timed", stats["n"]) / max(seconds, 1e-9))):
                 history[key].append(value)
             if data.skipped_files:  # image files that could not be decoded when read, so far
                 history["skipped_files"] = data.skipped_files
@@ -288,9 +309,7 @@ def _train(model: Any, data: Any, trainer: Any, cfg: TrainConfig, framework: str
                 log.info("early stopping after epoch %d: no improvement for %d epochs", epoch + 1, since_best)
             if out_dir is not None and main:  # rank 0 / the chief alone writes the run's files
                 with _interrupts_deferred():  # Ctrl-C while saving: finish the epoch's files first
-                    meta = {"epoch": epoch + 1, "history": history, "config": asdict(cfg), "framework": framework,
-                            "best": best, "since_best": since_best, "plateau": plateau.state()}
-                    trainer.save_state(_state_path(out_dir, framework), meta)
+                    trainer.save_state(_state_path(out_dir, framework), state_meta(epoch + 1))
                     save(model, out_dir, labels=list(data.classes),
                                     extra={"training": {"epoch": epoch + 1, "epochs": cfg.epochs}})
                     write_json(out_dir / HISTORY_NAME, history)

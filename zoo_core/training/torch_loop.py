@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,19 +88,19 @@ class Trainer:
         self.steps_per_epoch = len(self._batches(0, 1))
         self.memory_format = None  # torch.channels_last when tuning chose it (apply_tuning)
 
-    def _batches(self, epoch: int, epochs: int) -> Batches:
+    def _batches(self, epoch: int, epochs: int, start: int = 0) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches: one pool of workers for the rest of the
         run; the order and augmentation drawn from (seed, epoch), as in the Keras loop; this rank's share)."""
         cfg = self.cfg
         return batches(self.data.train, self.pre, batch_size=cfg.batch_size, train=True, seed=cfg.shuffle_seed(0),
                        epoch=epoch, workers=cfg.num_workers, framework="torch", augment=cfg.augment or False,
-                       mix=cfg.mix, shard=self.shard, epochs=epochs)
+                       mix=cfg.mix, shard=self.shard, epochs=epochs, start=start)
 
-    def _epoch_batches(self, epoch: int):
-        if self._stream is None or self._stream.next_epoch != epoch:
+    def _epoch_batches(self, epoch: int, start: int = 0):
+        if start or self._stream is None or self._stream.next_epoch != epoch:
             if self._stream is not None:
                 self._stream.close()
-            self._stream = self._batches(epoch, self.cfg.epochs - epoch)
+            self._stream = self._batches(epoch, self.cfg.epochs - epoch, start)
         pin = self.device.type == "cuda"
         for x, y in self._stream.epoch(epoch):
             x, y = torch.from_numpy(x), torch.from_numpy(y)
@@ -143,28 +143,34 @@ class Trainer:
 
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
-                    on_steps: Callable[[int, float], None] | None = None) -> dict[str, float]:
+                    on_steps: Callable[[int, float], None] | None = None, start_step: int = 0,
+                    carried: Sequence[float] | None = None,
+                    on_checkpoint: Callable[[int, int, list[float]], None] | None = None) -> dict[str, float]:
         """One epoch; ``on_steps(global_step, mean_loss)`` every ``cfg.log_every`` global steps, with the mean loss
-        of the steps since the last call (within this epoch)."""
+        of the steps since the last call (within this epoch). ``start_step``: resume the epoch there (the RNG as
+        the saved state left it), ``carried`` the (loss, correct, images) sums of the steps before it;
+        ``on_checkpoint(epoch, step, sums)`` every ``cfg.checkpoint_every`` steps, between steps."""
         from tqdm.auto import tqdm
 
         cfg, model = self.cfg, self.model
-        torch.manual_seed(cfg.rng_seed(epoch))
+        if not start_step:  # a resumed epoch goes on with the RNG state that was saved with it
+            torch.manual_seed(cfg.rng_seed(epoch))
         model.train()
-        loader = self._epoch_batches(epoch)
+        loader = self._epoch_batches(epoch, start_step)
         # loss and accuracy are summed on the device and read back only for the progress bar (at most every
         # POSTFIX_SECONDS) and at the end: a host sync per step would stall a GPU's queue of work
         acc_dtype = torch.float32 if self.device.type == "mps" else torch.float64
-        loss_sum = torch.zeros((), dtype=acc_dtype, device=self.device)
-        correct_sum = torch.zeros((), dtype=torch.int64, device=self.device)
-        seen, lr = 0, cfg.lr
+        loss0, correct0, seen0 = carried if carried else (0.0, 0, 0)
+        loss_sum = torch.full((), float(loss0), dtype=acc_dtype, device=self.device)
+        correct_sum = torch.full((), int(correct0), dtype=torch.int64, device=self.device)
+        seen, lr = int(seen0), cfg.lr
         step_losses = []  # per step, on the device: the first non-finite one is found only if the sum is not finite
-        mark_loss, mark_seen = 0.0, 0  # the sums at the last on_steps call
+        mark_loss, mark_seen = float(loss0), int(seen0)  # the sums at the last on_steps call
         t0 = shown = time.perf_counter()
         # one iterator: tqdm.auto would call iter() on the loader itself too (an extra shuffle, extra workers)
-        bar = tqdm(loader, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=cfg.progress is False if cfg.progress is not None else None)
-        for i, (x, y) in enumerate(bar):
+        bar = tqdm(loader, total=self.steps_per_epoch, initial=start_step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   leave=False, disable=cfg.progress is False if cfg.progress is not None else None)
+        for i, (x, y) in enumerate(bar, start=start_step):
             lr = lr_fn(epoch * self.steps_per_epoch + i)
             for g in self.opt.param_groups:
                 g["lr"] = lr
@@ -199,12 +205,18 @@ class Trainer:
                     total, count = self.dist.sum(total, count)
                 on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (count - mark_seen))
                 mark_loss, mark_seen = total, count
+            if on_checkpoint is not None and (i + 1) % cfg.checkpoint_every == 0 and i + 1 < self.steps_per_epoch:
+                sums = [float(loss_sum), int(correct_sum), seen]
+                if self.dist:  # every rank's sums in rank 0's saved state; the other ranks resume from zero
+                    total = list(self.dist.sum(*sums))
+                    sums = total if self.dist.is_main else [0.0, 0, 0]
+                on_checkpoint(epoch, i + 1, sums)
             if not bar.disable and time.perf_counter() - shown >= POSTFIX_SECONDS:
                 shown = time.perf_counter()
                 if not self.dist and not math.isfinite(float(loss_sum)):  # ranks stop together, at the end
                     break
                 bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}", acc=f"{int(correct_sum) / seen:.3f}",
-                                img_s=f"{seen / max(shown - t0, 1e-9):.0f}", refresh=False)
+                                img_s=f"{(seen - seen0) / max(shown - t0, 1e-9):.0f}", refresh=False)
         bar.close()
         model.eval()
         total_loss, correct = float(loss_sum), int(correct_sum)
@@ -215,7 +227,8 @@ class Trainer:
         if self.dist:  # every rank ends with rank 0's buffers and reports the metrics of all ranks
             self.dist.sync_buffers(model)
             total_loss, correct, seen = self.dist.sum(total_loss, correct, seen)
-        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr}
+        return {"loss": total_loss / max(seen, 1), "acc": correct / max(seen, 1), "n": seen, "lr": lr,
+                "timed": seen - int(seen0)}
 
     def save_state(self, path: Path, meta: dict[str, Any]) -> None:
         """Weights, optimizer, RNG and metadata in one file, written atomically."""
