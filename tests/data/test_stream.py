@@ -3,47 +3,23 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
-
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.data.shard_files import sample_ids, write_shards
 from zoo_core.data import DataError, Preprocess, stream_shards
 from zoo_core.data.stream import shuffled
 
 PRE = Preprocess((6, 6), 1, (0.5,), (0.25,))
 
 
-def _write(folder, n_shards=3, per_shard=5, bad=None):
-    folder.mkdir(exist_ok=True)
-    for s in range(n_shards):
-        with tarfile.open(folder / f"train-{s:06d}.tar", "w") as tar:
-            for k in range(per_shard):
-                key = f"s{s}k{k}"
-                buf = io.BytesIO()
-                # the image's value encodes its sample number, so a batch tells which samples it holds
-                Image.fromarray(np.full((8, 8), 10 * (s * per_shard + k), np.uint8)).save(buf, "PNG")
-                payload = b"garbage" if key == bad else buf.getvalue()
-                for name, data in ((f"{key}.png", payload), (f"{key}.cls", str(k % 2).encode())):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-    return str(folder / ("train-{000000.." + f"{n_shards - 1:06d}" + "}.tar"))
-
-
-def _ids(batches):
-    return [int(round((x[0, 0, 0] * 0.25 + 0.5) * 255 / 10)) for b, _ in batches for x in b]
-
-
 @pytest.mark.parametrize(("n_shards", "world", "workers"), [(4, 2, 1), (3, 2, 2), (1, 2, 1)])
 def test_readers_get_disjoint_samples_that_together_are_the_epoch(tmp_path, n_shards, world, workers):
-    pattern = _write(tmp_path / "sh", n_shards=n_shards)
+    pattern = write_shards(tmp_path / "sh", n_shards=n_shards)
     seen = []
     for rank in range(world):
         for worker in range(workers):
-            seen.append(_ids(stream_shards(pattern, PRE, batch_size=4, train=True, seed=1, epoch=2,
+            seen.append(sample_ids(stream_shards(pattern, PRE, batch_size=4, train=True, seed=1, epoch=2,
                                            shuffle_buffer=3, rank=rank, world=world, worker=worker, workers=workers,
                                            augment=False)))
     flat = [i for ids in seen for i in ids]
@@ -51,12 +27,12 @@ def test_readers_get_disjoint_samples_that_together_are_the_epoch(tmp_path, n_sh
 
 
 def test_the_buffer_shuffles_reproducibly_and_eval_keeps_the_order(tmp_path):
-    pattern = _write(tmp_path / "sh")
+    pattern = write_shards(tmp_path / "sh")
     kw = dict(batch_size=4, train=True, seed=3, shuffle_buffer=6, augment=False)
-    a = _ids(stream_shards(pattern, PRE, epoch=0, **kw))
-    assert a == _ids(stream_shards(pattern, PRE, epoch=0, **kw))
-    assert a != _ids(stream_shards(pattern, PRE, epoch=1, **kw)) and sorted(a) == list(range(15))
-    assert _ids(stream_shards(pattern, PRE, batch_size=4)) == list(range(15))
+    a = sample_ids(stream_shards(pattern, PRE, epoch=0, **kw))
+    assert a == sample_ids(stream_shards(pattern, PRE, epoch=0, **kw))
+    assert a != sample_ids(stream_shards(pattern, PRE, epoch=1, **kw)) and sorted(a) == list(range(15))
+    assert sample_ids(stream_shards(pattern, PRE, batch_size=4)) == list(range(15))
     x, y = next(stream_shards(pattern, PRE, batch_size=4, layout="NCHW"))
     assert x.shape == (4, 1, 6, 6) and y.tolist() == [0, 1, 0, 1]
 
@@ -77,16 +53,16 @@ def test_shuffle_buffer_holds_at_most_its_size():
 
 
 def test_an_undecodable_image_is_skipped_and_named_or_raises_when_strict(tmp_path):
-    pattern = _write(tmp_path / "sh", bad="s1k2")
+    pattern = write_shards(tmp_path / "sh", bad="s1k2")
     skipped = []
-    assert len(_ids(stream_shards(pattern, PRE, batch_size=4, skipped=skipped))) == 14
+    assert len(sample_ids(stream_shards(pattern, PRE, batch_size=4, skipped=skipped))) == 14
     assert skipped == [str(tmp_path / "sh" / "train-000001.tar") + ":s1k2.png"]
     with pytest.raises(DataError, match=r"train-000001.tar:s1k2.png is not a readable image"):
         list(stream_shards(pattern, PRE, batch_size=4, strict=True))
 
 
 def test_bad_shards_and_labels_are_one_line_errors(tmp_path):
-    pattern = _write(tmp_path / "sh", n_shards=2)
+    pattern = write_shards(tmp_path / "sh", n_shards=2)
     with pytest.raises(DataError, match=r"has label 1, outside the 1 classes 0..0; fix the .cls file"):
         list(stream_shards(pattern, PRE, batch_size=4, num_classes=1))
     empty = tmp_path / "sh" / "train-000001.tar"

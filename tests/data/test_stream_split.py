@@ -4,14 +4,12 @@ resumable, the same batches in both layouts, bad input one line."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from tests.data.shard_files import sample_ids, write_shards
 from tests.helpers import run_zoo
 from zoo_core.data import DataError, Preprocess, batches, open_dataset
 from zoo_core.data.stream_split import part_of
@@ -19,25 +17,12 @@ from zoo_core.data.stream_split import part_of
 PRE = Preprocess((6, 6), 1, (0.5,), (0.25,))
 
 
-def _write(folder, n_shards=4, per_shard=12, label=None):
-    folder.mkdir(exist_ok=True)
-    for s in range(n_shards):
-        with tarfile.open(folder / f"train-{s:06d}.tar", "w") as tar:
-            for k in range(per_shard):
-                key = f"s{s}k{k}"
-                buf = io.BytesIO()
-                # the image's value encodes its sample number, so a batch tells which samples it holds
-                Image.fromarray(np.full((8, 8), (5 * (s * per_shard + k)) % 256, np.uint8)).save(buf, "PNG")
-                cls = str(k % 3 if label is None else label).encode()
-                for name, data in ((f"{key}.png", buf.getvalue()), (f"{key}.cls", cls)):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-    return str(folder / ("train-{000000.." + f"{n_shards - 1:06d}" + "}.tar"))
+def _write(folder, **kw):
+    return write_shards(folder, **{"n_shards": 4, "per_shard": 12, "step": 5, "classes": 3, **kw})
 
 
 def _ids(got):
-    return [int(round((x[0, 0, 0] * 0.25 + 0.5) * 255 / 5)) for b, _ in got for x in b]
+    return sample_ids(got, step=5)
 
 
 def test_the_splits_are_disjoint_by_key_hash_and_one_epoch_reads_each_sample_once(tmp_path):
