@@ -291,6 +291,22 @@ def test_set_fused_steps_like_a_fused_optimizer_and_trains_within_float32_noise(
     np.testing.assert_allclose(tuned_history["val_loss"], history["val_loss"], rtol=1e-4)
 
 
+def test_a_resumed_run_keeps_the_fused_optimizer(digits, tmp_path):
+    """The saved optimizer's param groups carry the saving run's implementation; load_state switches it back."""
+    from zoo_core.data.preprocess import Preprocess
+    from zoo_core.training import torch_loop
+
+    model = _small("torch")
+    plain = torch_loop.Trainer(model, digits, Preprocess.for_model(model), TrainConfig(batch_size=8))
+    plain.save_state(tmp_path / "state.pt", {})  # saved without fused
+    tuned = torch_loop.Trainer(model, digits, Preprocess.for_model(model), TrainConfig(batch_size=8))
+    tuned.apply_tuning({"fused_optimizer": True})
+    assert all(g["fused"] for g in tuned.opt.param_groups)
+    tuned.load_state(tmp_path / "state.pt")
+    assert all(g["fused"] and not g["foreach"] for g in tuned.opt.param_groups)
+    assert not any(g["fused"] for g in plain.opt.param_groups)
+
+
 # ------------------------------------------------------------------------------------------ keras
 
 
