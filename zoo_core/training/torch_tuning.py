@@ -128,7 +128,7 @@ def deviation(a: Any, b: Any) -> float:
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
 
 
-def _fused_trial(side: _Side, opt: Any) -> tuple[bool, float, dict[str, Any]]:
+def _fused_trial(side: _Side, opt: Any, device: Any) -> tuple[bool, float, dict[str, Any]]:
     """The fused optimizer (``fused=True``: one kernel over every parameter instead of torch's default foreach
     path) against the default on copies of ``side``'s parameters and gradients: one step from the same state for
     the float32 check (max |a - b| / max |a| over the tensors), then :data:`OPT_ROUNDS` interleaved optimizer steps
@@ -148,8 +148,10 @@ def _fused_trial(side: _Side, opt: Any) -> tuple[bool, float, dict[str, Any]]:
     times: dict[str, list[float]] = {"base": [], "cand": []}
     for r in range(OPT_ROUNDS):
         for name in (("base", "cand") if r % 2 == 0 else ("cand", "base")):
+            _sync(device)
             t0 = time.perf_counter()
             copies[name][1].step()
+            _sync(device)
             times[name].append(time.perf_counter() - t0)
     return dev <= EXACT_RTOL, dev, times
 
@@ -200,7 +202,7 @@ def trial(model: Any, opt: Any, loss_fn: Any, input_shape: tuple[int, ...], num_
                 break
         separate = {}
         if fused:
-            ok, dev["fused"], opt_times = _fused_trial(sides[DEFAULT], opt)
+            ok, dev["fused"], opt_times = _fused_trial(sides[DEFAULT], opt, device)
             exact["fused"] = ok
             separate["fused"] = {**opt_times, "settings": {"fused_optimizer": True}, "what": "optimizer step"}
     seconds = {name: statistics.median(times[name]) for name in sides}
