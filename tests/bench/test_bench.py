@@ -151,6 +151,10 @@ def test_tuned_text_names_the_setting_and_how_it_was_decided():
     assert tuned_text({"source": "cache", "chosen": "default", "speedup": 1.0}) == "default"
     assert tuned_text({"source": "skipped", "chosen": "default"}) == "default (skipped)"
     assert tuned_text(None) == "–"
+    verdicts = {"channels_last": {"median": 0.87, "faster_pairs": 0, "pairs": 4, "verdict": "slower"},
+                "fused": {"median": 1.02, "faster_pairs": 3, "pairs": 4, "verdict": "ambiguous"}}
+    assert tuned_text({"source": "trial", "chosen": "default", "speedup": 1.0, "verdicts": verdicts}) == \
+        "default (trial: channels_last 0.87x 0/4 slower, fused 1.02x 3/4 ambiguous)"
 
 
 def test_photos_folder_and_the_plain_loops_that_decode_it(tmp_path):

@@ -168,11 +168,16 @@ def _data_text(cfg: dict[str, Any]) -> str:
 
 
 def tuned_text(tuning: dict[str, Any] | None) -> str:
-    """What the zoo side trained with: the chosen setting, how it was decided, its trial speed-up."""
+    """What the zoo side trained with: the chosen setting, how it was decided, and per timed candidate its
+    median paired ratio in the trial, the pairs it was faster in and the rule's verdict."""
     if not tuning:
         return "–"
     if tuning["source"] in ("off", "unsupported", "skipped"):
         return f"default ({tuning['source']})"
+    timed = [f"{c} {v['median']:.2f}x {v['faster_pairs']}/{v['pairs']} {v['verdict']}"
+             for c, v in (tuning.get("verdicts") or {}).items() if v.get("median") is not None]
+    if timed:
+        return f"{tuning['chosen']} (trial: {', '.join(timed)})"
     gain = tuning.get("speedup")
     return f"{tuning['chosen']}" + (f" ({gain:.2f}x in trial)" if gain and tuning["chosen"] != "default" else "")
 

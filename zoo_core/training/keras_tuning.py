@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..frameworks import import_keras, import_tensorflow
-from .tuning import DEFAULT, EXACT_RTOL, cpu_flags, env_identity
+from .tuning import DEFAULT, EXACT_RTOL, MIN_PAIRS, cpu_flags, env_identity
 
 tf = import_tensorflow()
 WARMUP_STEPS = 1  # per candidate, untimed (tracing, XLA compilation)
-TIMED_ROUNDS = 3
+TIMED_ROUNDS = MIN_PAIRS  # paired rounds, alternating order: the rule (tuning.verdict) needs this many
 CPU_NOTE = "jit_compile is not tried on a CPU: XLA measured 2-9x slower training steps there (#19)"
 
 
@@ -98,7 +98,7 @@ def trial(variables: list[Any], make_step: Callable[[bool], Any], batch_shape: t
                         times[name].append(time.perf_counter() - t0)
     finally:
         _restore(variables, saved)
-    seconds = {name: min(v) for name, v in times.items()}  # other tenants only ever add time to a step
-    return {"seconds": seconds, "exact": {n: d <= EXACT_RTOL for n, d in dev.items()}, "deviation": dev,
+    seconds = {name: float(np.median(v)) for name, v in times.items()}
+    return {"seconds": seconds, "times": times, "exact": {n: d <= EXACT_RTOL for n, d in dev.items()}, "deviation": dev,
             "steps": WARMUP_STEPS + TIMED_ROUNDS + 1,
             "advice": {"bf16": {"native": bf16_native(device), "speedup": None}}}

@@ -87,6 +87,7 @@ class Trainer:
         self._stream: Batches | None = None
         self.steps_per_epoch = len(self._batches(0, 1))
         self.memory_format = None  # torch.channels_last when tuning chose it (apply_tuning)
+        self.fused_optimizer = False  # the optimizer's fused implementation, when tuning chose it
 
     def _batches(self, epoch: int, epochs: int, start: int = 0) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches: one pool of workers for the rest of the
@@ -133,13 +134,17 @@ class Trainer:
 
     def tuning_trial(self, candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return torch_tuning.trial(self.model, self.opt, self.loss_fn, self._trial_shape(), self.data.num_classes,
-                                  self.device, self.amp_dtype, candidates)
+                                  self.device, self.amp_dtype, candidates,
+                                  fused=torch_tuning.fused_supported(self.opt, self.device, self.amp_dtype))
 
     def apply_tuning(self, settings: dict[str, Any]) -> None:
         """Switch to the chosen settings; :meth:`close` puts the model back in the default memory format."""
         if settings.get("channels_last"):
             self.memory_format = torch.channels_last
             self.model.to(memory_format=torch.channels_last)
+        if settings.get("fused_optimizer"):
+            self.fused_optimizer = True
+            torch_tuning.set_fused(self.opt)
 
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
@@ -244,6 +249,8 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        if self.fused_optimizer:  # the saved param groups carry the saving run's implementation
+            torch_tuning.set_fused(self.opt)
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"].cpu())

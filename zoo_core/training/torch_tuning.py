@@ -1,26 +1,31 @@
-"""The PyTorch tuning trial: channels_last vs the default memory format timed on copies of the user's model and
-optimizer, a float32 check of each against the default, and bf16 autocast timed for advice only.
+"""The PyTorch tuning trial: channels_last vs the default memory format timed in paired rounds on copies of the
+user's model and optimizer, the optimizer's fused implementation timed in paired optimizer steps, a float32
+check of each against the default, and bf16 autocast timed for advice only.
 
 Left out on purpose: ``torch.compile`` (tens of seconds of compile on a 2-core CPU, more than short fine-tuning
-runs gain back, and recompiles on the last partial batch) and oneDNN graph fusion (TorchScript inference only,
-not an eager training step). Imported with torch by ``torch_loop``.
+runs gain back, and recompiles on the last partial batch), oneDNN graph fusion (TorchScript inference only,
+not an eager training step) and oneDNN switched off (1.6-3x slower training steps on a 2-core AVX-512 CPU,
+``benchmarks/torch_cpu_candidates.py``). Imported with torch by ``torch_loop``.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import statistics
 import time
 from typing import Any
 
 from ..frameworks import import_torch
-from .tuning import DEFAULT, EXACT_RTOL, env_identity
+from .tuning import DEFAULT, EXACT_RTOL, MIN_PAIRS, env_identity, paired_ratios, verdict
 
 torch = import_torch()
 WARMUP_STEPS = 1  # per candidate, untimed: first-call kernel selection, allocator growth
-TIMED_ROUNDS = 3  # per candidate, one step each, interleaved: default, channels_last, (bf16), default, ...
-BUDGET_S = 20.0  # timed rounds beyond the first are cut to fit this many seconds (a slow model or a busy machine)
-MIN_TIMED_ROUNDS = 2  # ... but never below this: the fastest of two steps is far less noisy than one on a busy machine
+MIN_ROUNDS = MIN_PAIRS  # paired rounds (one step per candidate each, alternating order): never fewer ...
+MAX_ROUNDS = 10  # ... nor more; in between, rounds go on while a verdict is ambiguous and within the budget
+BUDGET_S = 10.0  # seconds of timed rounds per candidate; past MIN_ROUNDS, ambiguous verdicts get more rounds within it
+ADVICE_ROUNDS = 2  # bf16 (advice only) is timed in this many rounds
+OPT_ROUNDS = 10  # paired optimizer steps timing the fused optimizer (milliseconds each)
 
 
 def identity(device: Any, amp_dtype: Any) -> dict[str, Any]:
@@ -51,10 +56,27 @@ def bf16_native(device: Any) -> bool:
     return False
 
 
-def fresh_optimizer(opt: Any, params: list[Any]) -> Any:
+def fresh_optimizer(opt: Any, params: list[Any], **overrides: Any) -> Any:
     """A new optimizer of ``opt``'s class and settings over ``params`` (no state: the user's stays untouched)."""
     accepted = inspect.signature(type(opt).__init__).parameters
-    return type(opt)(params, **{k: v for k, v in opt.defaults.items() if k in accepted})
+    settings = {k: v for k, v in {**opt.defaults, **overrides}.items() if k in accepted}
+    if settings.get("fused"):
+        settings["foreach"] = None
+    return type(opt)(params, **settings)
+
+
+def fused_supported(opt: Any, device: Any, amp_dtype: Any) -> bool:
+    """Whether ``opt`` has a fused implementation worth timing here: Adam, AdamW or SGD (``fused`` in their
+    signature) on a CPU or CUDA device, without float16 loss scaling."""
+    return ("fused" in inspect.signature(type(opt).__init__).parameters and torch.device(device).type in ("cpu", "cuda")
+            and amp_dtype is not torch.float16)
+
+
+def set_fused(opt: Any) -> None:
+    """Switch ``opt`` to its fused implementation in place (the state is shared: the same math, one kernel)."""
+    opt.defaults["fused"], opt.defaults["foreach"] = True, None
+    for group in opt.param_groups:
+        group["fused"], group["foreach"] = True, None
 
 
 def _sync(device: Any) -> None:
@@ -67,8 +89,9 @@ def _times_bf16(device: Any, amp_dtype: Any) -> bool:
 
 
 def trial_steps(cands: dict[str, dict[str, Any]], device: Any, amp_dtype: Any) -> int:
-    """Training steps a trial takes (all candidates, warm-up included): the run must be at least this long."""
-    return (len(cands) + _times_bf16(device, amp_dtype)) * (WARMUP_STEPS + TIMED_ROUNDS)
+    """Training steps a trial takes at least (all candidates, warm-up included): the run must be at least this
+    long. The bf16 advice steps are not counted: they are extra information, not what the decision costs."""
+    return len(cands) * (WARMUP_STEPS + MIN_ROUNDS)  # bf16, timed alongside for advice only, is not counted
 
 
 class _Side:
@@ -105,13 +128,45 @@ def deviation(a: Any, b: Any) -> float:
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
 
 
+def _fused_trial(side: _Side, opt: Any, device: Any) -> tuple[bool, float, dict[str, Any]]:
+    """The fused optimizer (``fused=True``: one kernel over every parameter instead of torch's default foreach
+    path) against the default on copies of ``side``'s parameters and gradients: one step from the same state for
+    the float32 check (max |a - b| / max |a| over the tensors), then :data:`OPT_ROUNDS` interleaved optimizer steps
+    (ms each: cheap to pair many times). Exact, the deviation, and the per-round times."""
+    params = [p for p in side.model.parameters() if p.requires_grad and p.grad is not None]
+    copies = {}
+    for name in ("base", "cand"):
+        ps = [p.detach().clone().requires_grad_() for p in params]
+        for q, p in zip(ps, params, strict=True):
+            q.grad = p.grad.detach().clone()
+        extra = {"fused": True} if name == "cand" else {}
+        copies[name] = (ps, fresh_optimizer(opt, ps, **extra))
+    for _, o in copies.values():
+        o.step()
+    with torch.no_grad():
+        dev = max((deviation(a, b) for a, b in zip(copies["base"][0], copies["cand"][0], strict=True)), default=0.0)
+    times: dict[str, list[float]] = {"base": [], "cand": []}
+    for r in range(OPT_ROUNDS):
+        for name in (("base", "cand") if r % 2 == 0 else ("cand", "base")):
+            _sync(device)
+            t0 = time.perf_counter()
+            copies[name][1].step()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return dev <= EXACT_RTOL, dev, times
+
+
 def trial(model: Any, opt: Any, loss_fn: Any, input_shape: tuple[int, ...], num_classes: int, device: Any,
-          amp_dtype: Any, cands: dict[str, dict[str, Any]], advice: bool = True) -> dict[str, Any]:
+          amp_dtype: Any, cands: dict[str, dict[str, Any]], advice: bool = True,
+          fused: bool = False) -> dict[str, Any]:
     """Time each candidate on its own copy (the user's model, optimizer and torch's RNG are left as they were):
-    ``WARMUP_STEPS`` untimed, then ``TIMED_ROUNDS`` interleaved steps (at least ``MIN_TIMED_ROUNDS`` within
-    ``BUDGET_S``); the fastest step per candidate. Exact: the
-    candidate's float32 logits on a fixed random batch within ``EXACT_RTOL`` of the default's. With ``advice``
-    and a device with native bf16, bf16 autocast is timed on the best memory format too (never chosen)."""
+    ``WARMUP_STEPS`` untimed, then paired rounds, one training step of each candidate per round in alternating
+    order (default first, then last, ...), :data:`MIN_ROUNDS` to :data:`MAX_ROUNDS` of them: past the minimum,
+    rounds go on while some candidate's verdict (``tuning.verdict`` on its per-round ratios to the default) is
+    still ambiguous and the trial is within ``BUDGET_S`` per candidate. Exact: the candidate's float32 logits on a
+    fixed random batch within ``EXACT_RTOL`` of the default's. With ``advice`` and a device with native bf16,
+    bf16 autocast is timed on the best memory format too, in the first :data:`ADVICE_ROUNDS` rounds (never
+    chosen). With ``fused``, the fused optimizer is checked and timed on its own (``separate``)."""
     with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(input_shape, generator=gen).to(device)
@@ -130,24 +185,33 @@ def trial(model: Any, opt: Any, loss_fn: Any, input_shape: tuple[int, ...], num_
             best_fmt = cands.get("channels_last", {})
             timed["bf16"] = _Side(model, opt, best_fmt, torch.bfloat16)
         times: dict[str, list[float]] = {name: [] for name in timed}
-        rounds = WARMUP_STEPS + TIMED_ROUNDS
+        for name in timed:  # warm-up: first-call kernel selection, allocator growth
+            for _ in range(WARMUP_STEPS):
+                timed[name].step(x, y, loss_fn, device)
+        t0 = time.perf_counter()
+        budget = BUDGET_S * len(sides)
         r = 0
-        while r < rounds:
-            order = list(timed) if r % 2 == 0 else list(reversed(timed))
-            t0 = time.perf_counter()
-            for name in order:
-                seconds = timed[name].step(x, y, loss_fn, device)
-                if r >= WARMUP_STEPS:
-                    times[name].append(seconds)
-            if r == WARMUP_STEPS:  # a slow (busy) device: fewer rounds, so the trial stays within its budget
-                rounds = min(rounds, r + max(MIN_TIMED_ROUNDS, int(BUDGET_S / max(time.perf_counter() - t0, 1e-9))))
+        while r < MAX_ROUNDS:
+            names = [n for n in timed if n != "bf16" or r < ADVICE_ROUNDS]
+            for name in (names if r % 2 == 0 else list(reversed(names))):
+                times[name].append(timed[name].step(x, y, loss_fn, device))
             r += 1
-    # the fastest timed step of each: other tenants of a shared machine only ever add time to a step
-    med = {name: min(v) for name, v in times.items()}
-    seconds = {name: med[name] for name in sides}
-    out = {"seconds": seconds, "exact": exact, "deviation": dev, "steps": rounds,
+            if r >= MIN_ROUNDS and (time.perf_counter() - t0 > budget or all(
+                    verdict(paired_ratios(times[DEFAULT], times[n]))["verdict"] != "ambiguous"
+                    for n in sides if n != DEFAULT)):
+                break
+        separate = {}
+        if fused:
+            ok, dev["fused"], opt_times = _fused_trial(sides[DEFAULT], opt, device)
+            exact["fused"] = ok
+            separate["fused"] = {**opt_times, "settings": {"fused_optimizer": True}, "what": "optimizer step"}
+    seconds = {name: statistics.median(times[name]) for name in sides}
+    out = {"seconds": seconds, "times": {n: times[n] for n in sides}, "separate": separate, "exact": exact,
+           "deviation": dev, "steps": WARMUP_STEPS + r, "rounds": r,
            "advice": {"bf16": {"native": native, "speedup": None}}}
-    if "bf16" in med:
-        fastest_exact = min((s for n, s in seconds.items() if exact[n]), default=seconds[DEFAULT])
-        out["advice"]["bf16"]["speedup"] = fastest_exact / med["bf16"]
+    if times.get("bf16"):  # paired with the default's steps of the same rounds
+        best = max((n for n in sides if exact[n]), key=lambda n: statistics.median(
+            paired_ratios(times[DEFAULT], times[n])) if n != DEFAULT else 1.0)
+        k = len(times["bf16"])
+        out["advice"]["bf16"]["speedup"] = statistics.median(paired_ratios(times[best][:k], times["bf16"]))
     return out

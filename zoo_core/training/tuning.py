@@ -2,11 +2,14 @@
 
 Framework-free. The trial itself is the trainer's (``Trainer.tuning_trial`` of ``torch_loop`` / ``keras_loop``,
 reached through the loop's dispatch table, with the per-framework code in ``torch_tuning`` / ``keras_tuning``):
-a few interleaved, timed training steps of each candidate on copies (or restored state) of the user's model,
-optimizer and batch size, plus a float32 check of each candidate's logits/loss against the default's. A
-candidate is chosen only when it passed that check and was at least :data:`MARGIN` faster; mixed precision is
-timed for advice only, never switched on. The decision is cached under ``cache_dir()/tuning``, keyed by
-everything it depends on (:func:`cache_key`), so later runs of the same setup skip the trial.
+paired rounds of timed training steps (one step of each candidate per round, the order alternating) on copies
+(or restored state) of the user's model, optimizer and batch size, plus a float32 check of each candidate's
+logits/loss against the default's. Each candidate's per-round ratios to the default (paired: the machine's
+load moves both steps of a round alike) go through :func:`verdict`: it is chosen only when it passed the check
+and its median ratio clears :data:`MARGIN` in at least :data:`CONSISTENT` of the pairs; ambiguous evidence keeps
+the default. Mixed precision is timed for advice only, never switched on. The decision is cached under
+``cache_dir()/tuning``, keyed by everything it depends on (:func:`cache_key`), so later runs of the same setup
+skip the trial.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -24,9 +28,11 @@ from ..fileio import cache_dir, write_json
 
 log = logging.getLogger("zoo.training.tuning")
 TUNE_MODES = ("auto", "off")
-MARGIN = 1.03  # a candidate must be >= 3 % faster than the default, so timing noise does not flip choices
+MARGIN = 1.03  # a candidate's median paired ratio must be >= 3 % above the default's ...
+CONSISTENT = 0.75  # ... with at least this share of the pairs faster (3 of 4), else the evidence is ambiguous
+MIN_PAIRS = 4  # no verdict on fewer paired rounds
 EXACT_RTOL = 1e-4  # float32 logits of a candidate within this of the default's (relative to their largest value)
-CACHE_FORMAT = 1  # bump when the trial or the decision rule changes: older cached decisions are then ignored
+CACHE_FORMAT = 2  # bump when the trial or the decision rule changes: older cached decisions are then ignored
 DEFAULT = "default"
 ADVICE_ONLY = ("bf16",)  # timed in the trial for advice, never chosen
 
@@ -95,18 +101,74 @@ def save_cached(key: str, decision: dict[str, Any]) -> None:
         log.warning("could not cache the tuning decision in %s (%s)", path, exc)
 
 
-def choose(seconds: dict[str, float], exact: dict[str, bool], margin: float = MARGIN) -> str:
-    """The fastest candidate that passed the float32 check and beats the default by ``margin``; else the default."""
-    base = seconds[DEFAULT]
-    fair = [c for c in seconds if c != DEFAULT and exact.get(c) and base / seconds[c] >= margin]
-    return min(fair, key=seconds.__getitem__) if fair else DEFAULT
+def paired_ratios(base: list[float], cand: list[float]) -> list[float]:
+    """Per round, the default's step time over the candidate's (timed back to back): > 1 means the candidate was
+    faster in that round. Pairing cancels the machine's load, which moves both steps of a round alike."""
+    return [b / c for b, c in zip(base, cand, strict=True)]
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """p25, median, p75 (linear interpolation between order statistics)."""
+    v = sorted(values)
+
+    def at(q: float) -> float:
+        i = q * (len(v) - 1)
+        lo = int(i)
+        return v[lo] + (v[min(lo + 1, len(v) - 1)] - v[lo]) * (i - lo)
+
+    return at(0.25), at(0.5), at(0.75)
+
+
+def verdict(ratios: list[float], margin: float = MARGIN) -> dict[str, Any]:
+    """The rule on one candidate's per-pair ratios (default time / candidate time per round):
+
+    - ``"faster"``: the median ratio is at least ``margin`` and at least :data:`CONSISTENT` of the pairs (3 of 4,
+      4 of 5, ...) show the candidate faster, so one or two lucky rounds on a busy machine cannot carry it;
+    - ``"slower"``: the mirror image (median at most 1 / ``margin``, that share of pairs slower);
+    - ``"ambiguous"``: anything else, or fewer than :data:`MIN_PAIRS` pairs. Only "faster" switches a setting on.
+
+    Also the median, the spread ((p75 - p25) / median) and how many pairs were faster, for the report."""
+    n = len(ratios)
+    if n == 0:
+        return {"verdict": "ambiguous", "median": None, "spread": None, "pairs": 0, "faster_pairs": 0,
+                "ratios": []}
+    p25, med, p75 = quartiles(ratios)
+    faster = sum(r > 1.0 for r in ratios)
+    need = math.ceil(CONSISTENT * n)
+    if n >= MIN_PAIRS and med >= margin and faster >= need:
+        call = "faster"
+    elif n >= MIN_PAIRS and med <= 1 / margin and n - faster >= need:
+        call = "slower"
+    else:
+        call = "ambiguous"
+    return {"verdict": call, "median": med, "spread": (p75 - p25) / med, "pairs": n, "faster_pairs": faster,
+            "ratios": [round(r, 4) for r in ratios]}
+
+
+def choose(verdicts: dict[str, dict[str, Any]], exact: dict[str, bool]) -> str:
+    """The candidate with the largest median ratio among those that passed the float32 check and whose verdict
+    is "faster"; the default when there is none (ambiguous evidence keeps the default)."""
+    fair = [c for c, v in verdicts.items() if c != DEFAULT and exact.get(c) and v["verdict"] == "faster"]
+    return max(fair, key=lambda c: verdicts[c]["median"]) if fair else DEFAULT
 
 
 def decide(trial: dict[str, Any], candidates: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The decision from a trial's ``seconds`` / ``exact`` per candidate: the chosen name, its settings, speed-up."""
-    chosen = choose(trial["seconds"], trial["exact"])
-    return {"chosen": chosen, "settings": dict(candidates[chosen]),
-            "speedup": trial["seconds"][DEFAULT] / trial["seconds"][chosen]}
+    """The decision from a trial's per-round ``times`` (each candidate's steps, round by round, paired with the
+    default's of the same round) and ``exact``: the verdict per candidate, the chosen name, its settings and its
+    median paired speed-up. Settings a trial timed on their own (``separate``: e.g. the fused optimizer, timed
+    as optimizer steps) are added when their own verdict is "faster" and they are exact."""
+    times = trial["times"]
+    verdicts = {c: verdict(paired_ratios(times[DEFAULT], times[c])) for c in times if c != DEFAULT}
+    chosen = choose(verdicts, trial["exact"])
+    settings = dict(candidates[chosen])
+    names = [] if chosen == DEFAULT else [chosen]
+    for name, part in (trial.get("separate") or {}).items():
+        v = verdicts[name] = {**verdict(paired_ratios(part["base"], part["cand"])), "what": part.get("what")}
+        if v["verdict"] == "faster" and trial["exact"].get(name):
+            settings.update(part["settings"])
+            names.append(name)
+    return {"chosen": "+".join(names) or DEFAULT, "settings": settings,
+            "speedup": verdicts[chosen]["median"] if chosen != DEFAULT else 1.0, "verdicts": verdicts}
 
 
 def tune(trainer: Any, mode: str, identity: dict[str, Any], run_steps: int) -> dict[str, Any]:
@@ -152,9 +214,10 @@ def _trial(trainer: Any, mode: str, key: str, identity: dict[str, Any], run_step
                 "reason": f"the run's {run_steps} steps are fewer than a trial's {trial_steps}"}
     t0 = time.perf_counter()
     trial = trainer.tuning_trial(candidates)
-    if len(candidates) > 1:
+    if len(candidates) > 1 or trial.get("separate"):
         decision.update(decide(trial, candidates))
-    decision["trial"] = {k: trial[k] for k in ("seconds", "exact", "deviation", "steps")}
+    decision["trial"] = {k: trial[k] for k in ("seconds", "times", "separate", "exact", "deviation", "steps")
+                         if k in trial}
     decision["advice"] = trial.get("advice", {})
     decision["trial_s"] = time.perf_counter() - t0
     decision["notes"] = list(trainer.tuning_notes()) if hasattr(trainer, "tuning_notes") else []
@@ -168,21 +231,31 @@ def trial_advice(trainer: Any) -> bool:
     return bool(getattr(trainer, "times_advice", False))
 
 
+def verdict_text(name: str, v: dict[str, Any], exact: bool = True) -> str:
+    """``channels_last 1.24x faster (4/4 pairs)``: one candidate's median paired ratio and the rule's verdict."""
+    if v.get("median") is None:
+        return f"{name} not timed"
+    what = f" per {v['what']}" if v.get("what") else ""
+    return (f"{name} {v['median']:.2f}x{what} {v['verdict']} ({v['faster_pairs']}/{v['pairs']} pairs faster)"
+            + ("" if exact else ", not exact"))
+
+
 def report_line(decision: dict[str, Any]) -> str:
-    """One line for the run's log: what was chosen, how it was decided, and the mixed-precision advice."""
+    """One line for the run's log: what was chosen, how it was decided (every candidate's median paired ratio
+    and verdict), and the mixed-precision advice."""
     if decision["source"] == "off":
         return "tune: off (the framework's default settings)"
     if decision["source"] in ("unsupported", "skipped"):
         return f"tune: default settings ({decision.get('reason', 'not supported here')})"
     chosen, trial = decision["chosen"], decision.get("trial")
     how = ("cached, " if decision["source"] == "cache" else "") + (
-        f"{decision.get('trial_s', 0):.1f} s trial" if trial else "nothing to time")
+        f"{decision.get('trial_s', 0):.1f} s trial" if trial or decision.get("verdicts") else "nothing to time")
+    exact = (trial or {}).get("exact", {})
+    timed = "; ".join(verdict_text(c, v, exact.get(c, True)) for c, v in (decision.get("verdicts") or {}).items())
     if chosen != DEFAULT:
-        text = f"tune: {chosen} ({decision['speedup']:.2f}x the default's speed, float32-exact; {how})"
+        text = f"tune: {chosen} (float32-exact; {how}: {timed})"
     else:
-        others = [f"{c} {trial['seconds'][DEFAULT] / s:.2f}x{'' if trial['exact'].get(c) else ' not exact'}"
-                  for c, s in trial["seconds"].items() if c not in (DEFAULT, *ADVICE_ONLY)] if trial else []
-        text = f"tune: default settings ({how}{'; ' + ', '.join(others) if others else ''})"
+        text = f"tune: default settings ({how}{': ' + timed if timed else ''})"
     for name, advice in (decision.get("advice") or {}).items():
         if not advice.get("native"):
             continue
@@ -194,7 +267,7 @@ def report_line(decision: dict[str, Any]) -> str:
 
 def summary(decision: dict[str, Any]) -> dict[str, Any]:
     """The decision without its trial details: what a run's train_args.json and the benchmark rows keep."""
-    keep = ("mode", "source", "chosen", "settings", "speedup", "advice", "reason", "notes")
+    keep = ("mode", "source", "chosen", "settings", "speedup", "verdicts", "advice", "reason", "notes")
     return {k: decision[k] for k in keep if k in decision}
 
 
