@@ -81,10 +81,12 @@ def test_bench_both_frameworks_writes_results(tmp_path):
         assert t["images"] == 48 and t["steps_per_epoch"] == 6 and len(t["epoch_seconds"]) == 2
         tuned = t["tuning"]  # the zoo side's chosen settings, decided by a trial in this run
         assert tuned["mode"] == "auto" and tuned["source"] == "trial"
-        assert tuned["settings"] == ({"channels_last": True} if tuned["chosen"] == "channels_last" else {})
+        chosen = set(tuned["chosen"].split("+")) - {"default"}  # e.g. "channels_last+fused"
+        assert tuned["settings"] == {**({"channels_last": True} if "channels_last" in chosen else {}),
+                                     **({"fused_optimizer": True} if "fused" in chosen else {})}
         if r["framework"] == "torch":
             assert set(tuned["trial"]["seconds"]) == {"default", "channels_last"}
-            assert tuned["chosen"] in tuned["trial"]["seconds"] and tuned["trial"]["exact"]["channels_last"]
+            assert chosen <= {"channels_last", "fused"} and tuned["trial"]["exact"]["channels_last"]
         else:  # on a CPU Keras has a single candidate: nothing timed, and the log says why
             assert tuned["chosen"] == "default" and "trial" not in tuned and "jit_compile" in tuned["notes"][0]
         assert all(_positive(t[k]) for k in ("seconds_per_epoch", "images_per_second", "peak_rss_mb"))
