@@ -101,7 +101,8 @@ def test_adaptive_average_pooling_between_any_static_sizes(size, out):
 
 
 class Blur(torch.nn.Module):
-    """A convolution by a fixed, non-persistent kernel (timm's BlurPool) between two trained ones."""
+    """A convolution by a fixed, non-persistent kernel (timm's BlurPool) between two trained ones, and one by a fixed
+    kernel with a fixed bias."""
 
     def __init__(self):
         super().__init__()
@@ -110,16 +111,19 @@ class Blur(torch.nn.Module):
         self.register_buffer("filt", (filt[:, None] * filt[None, :] / 16).expand(6, 1, 3, 3).clone(),
                              persistent=False)
         self.conv2 = torch.nn.Conv2d(6, 5, 1)
+        self.register_buffer("mix", torch.linspace(-1.0, 1.0, 4 * 5).reshape(4, 5, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.linspace(0.0, 0.3, 4), persistent=False)
 
     def forward(self, x):
         x = F.conv2d(F.pad(self.conv1(x), (1, 1, 1, 1)), self.filt, stride=2, groups=6)
-        return self.conv2(x).mean((2, 3))
+        return F.conv2d(self.conv2(x), self.mix, self.shift).mean((2, 3))
 
 
 def test_fixed_kernel_is_a_constant_not_a_weight():
     model = Blur()
     result = _converted(model, (16, 16), (1, 3, 24, 16), 4)
     assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())  # no filt: not a checkpoint key
+    assert result.transposes == 0  # the kernels are transposed at conversion, not in the graph
 
 
 class SpaceToDepth(torch.nn.Module):
