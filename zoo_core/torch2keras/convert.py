@@ -48,7 +48,7 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
     h, w = input_size
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, in_chans, h, w)).astype(np.float32)
-    program = trace.export(model, torch.from_numpy(x))
+    program = trace.export(model, torch.from_numpy(x), dynamic=trace.dynamic_for(model))
     emit = importlib.import_module(f"{__package__}.emit")  # imports Keras, after torch
     try:
         keras_model, steps = emit.Emitter(program, x.shape).build()
