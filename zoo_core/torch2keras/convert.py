@@ -37,18 +37,20 @@ class Conversion:
 
 
 def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check: bool = True,
-            batch: int = 2, seed: int = 0) -> Conversion:
+            batch: int = 2, seed: int = 0, dynamic: bool | str | None = None) -> Conversion:
     """Trace ``model`` (eval mode) at ``input_size`` and emit the Keras model, with the torch model's weights.
 
     With ``check`` the logits of both are compared on BatchNorm-calibrated random weights; beyond ``verify.RTOL``
-    relative a ``ConversionError`` names the first op and module whose output diverges.
+    relative a ``ConversionError`` names the first op and module whose output diverges. ``dynamic``: which input
+    sizes stay symbolic (``trace.export``'s argument; by default ``trace.dynamic_for(model)``): ``"batch"`` skips
+    the symbolic height and width, whose size expressions cost torch.export tens of seconds in some models.
     """
     torch = import_torch()
     start = time.perf_counter()
     h, w = input_size
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, in_chans, h, w)).astype(np.float32)
-    program = trace.export(model, torch.from_numpy(x), dynamic=trace.dynamic_for(model))
+    program = trace.export(model, torch.from_numpy(x), dynamic=trace.dynamic_for(model) if dynamic is None else dynamic)
     emit = importlib.import_module(f"{__package__}.emit")  # imports Keras, after torch
     try:
         keras_model, steps = emit.Emitter(program, x.shape).build()
