@@ -241,3 +241,31 @@ class IndexSelect(torch.nn.Module):
 
 def test_index_select_gathers_along_a_dim():
     _converted(IndexSelect(), (6, 6), (2, 3, 6, 6), 10)
+
+
+class SharedConv(torch.nn.Module):
+    """One convolution under two module paths (CoaT's cpe1 is also serial_blocks1.*.cpe): two names in the
+    state_dict, one tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpe = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3)
+        self.blocks = torch.nn.ModuleList([torch.nn.Sequential(self.cpe)])
+        self.head = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.blocks[0](x) + self.cpe(x * 0.5)).mean((2, 3))
+
+
+def test_shared_parameter_loads_and_saves_under_both_names():
+    model = SharedConv()
+    assert {"cpe.weight", "blocks.0.0.weight"} <= set(model.state_dict())
+    result = _converted(model, (12, 12), (2, 3, 12, 12), 7)
+    tensors = keras_weights.to_canonical(result.model)
+    assert set(tensors) == set(model.state_dict())  # saved as torch's state_dict lists it
+    assert np.array_equal(tensors["cpe.weight"], tensors["blocks.0.0.weight"])
+    assert len(result.model.trainable_weights) == 4  # one shared kernel and bias, the head's kernel and bias
+    again = conv.from_graph(result.graph)  # the stored graph keeps the second name
+    keras_weights.from_canonical(again, tensors)
+    x = np.random.default_rng(8).standard_normal((1, 12, 12, 3)).astype(np.float32)
+    assert np.array_equal(np.asarray(again(x, training=False)), np.asarray(result.model(x, training=False)))

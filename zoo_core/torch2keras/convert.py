@@ -53,13 +53,13 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
     program = trace.export(model, torch.from_numpy(x), dynamic=trace.dynamic_for(model) if dynamic is None else dynamic)
     emit = importlib.import_module(f"{__package__}.emit")  # imports Keras, after torch
     try:
-        keras_model, steps = emit.Emitter(program, x.shape).build()
+        keras_model, steps = emit.Emitter(program, x.shape, shared_names(model, program)).build()
     except ConversionError as first:
         # symbolic height/width that only some sizes satisfy (a flatten before a Linear) leave a Keras layer
         # without a static input dimension: trace again with only the batch symbolic
         try:
             program = trace.export(model, torch.from_numpy(x), dynamic="batch")
-            keras_model, steps = emit.Emitter(program, x.shape).build()
+            keras_model, steps = emit.Emitter(program, x.shape, shared_names(model, program)).build()
         except ConversionError:
             raise first from None
     transposes = sum(1 for layer in keras_model.layers if getattr(layer, "fn", None) == "transpose")
@@ -83,6 +83,20 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
     log.info("converted %s to Keras in %.1f s (%d layers, %d transposes, parity %.2g relative)",
              type(model).__name__, seconds, len(keras_model.layers), transposes, parity.max_rel)
     return Conversion(keras_model, graph, parity, seconds, dynamic, transposes)
+
+
+def shared_names(model: Any, program: Any) -> dict[str, str]:
+    """The other checkpoint names of tensors the model holds under several module paths (one tensor, two names in
+    its state_dict; the program may use either or both): {other name: the first name the program uses}."""
+    traced = {spec.target for spec in program.graph_signature.input_specs if spec.target}
+    names: dict[int, list[str]] = {}
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        names.setdefault(id(tensor), []).append(key)
+    aliases = {}
+    for keys in names.values():
+        primary = next((k for k in keys if k in traced), None)
+        aliases.update({k: primary for k in keys if primary is not None and k != primary})
+    return aliases
 
 
 def from_graph(graph: str) -> Any:

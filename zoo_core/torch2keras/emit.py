@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..frameworks import import_torch
 from . import layout as L
-from .layers import BatchNorm, Constant, DropPath, GroupNorm, Parameter, TorchOp, keras
+from .layers import Aliases, BatchNorm, Constant, DropPath, GroupNorm, Parameter, TorchOp, keras
 
 INT_MAX = 2**62
 
@@ -49,21 +49,22 @@ def module_path(node: Any) -> str:
 class Emitter:
     """Walks the graph once, building Keras layers; ``build()`` returns (keras.Model, trace of emitted values)."""
 
-    def __init__(self, program: Any, example_shape: tuple[int, ...]):
+    def __init__(self, program: Any, example_shape: tuple[int, ...], aliases: dict[str, str] | None = None):
 
         self.keras = keras
         self.torch = import_torch()
         self.ep = program
         self.graph = program.graph
         self.example_shape = example_shape
+        self.aliases = dict(aliases or {})  # checkpoint name of a shared tensor -> its traced name
         self.env: dict[str, Any] = {}
         self.names: set[str] = set()
         self.layers_by_key: dict[str, Any] = {}
         self.trace: list[tuple[str, str, str, Value]] = []  # (node name, op, module path, value)
         sig = program.graph_signature
         self.inputs: dict[str, tuple[str, str | None]] = {}
-        for spec in sig.input_specs:
-            self.inputs[spec.arg.name] = (spec.kind.name, spec.target)
+        for spec in sig.input_specs:  # a shared tensor used under several names: one name, one Keras weight
+            self.inputs[spec.arg.name] = (spec.kind.name, self.aliases.get(spec.target, spec.target))
         state = program.state_dict
         self.tensors = {**{k: v for k, v in state.items()}, **dict(program.constants)}
         self.symbols: dict[str, int] = {}  # symbol -> torch input dim
@@ -152,8 +153,9 @@ class Emitter:
             raise ConversionError(f"internal: node {arg.name} used before it was emitted")
         array = self.tensors[target].detach().cpu().numpy()
         if kind in ("PARAMETER", "BUFFER") and target in self.ep.state_dict:
-            layer = Parameter(target, array.shape, trainable_param=kind == "PARAMETER", dtype_name=str(array.dtype),
-                              name=self.unique(target))
+            layer = self.shared(f"{target}#parameter", lambda: Parameter(
+                target, array.shape, trainable_param=kind == "PARAMETER", dtype_name=str(array.dtype),
+                name=self.unique(target)))
         else:
             layer = Constant.of(array, name=self.unique(f"const.{target}"))
         v = Value(layer(self.inp), L.identity(array.ndim), list(array.shape))
@@ -196,7 +198,8 @@ class Emitter:
         n, c, h, w = shape
         self.inp = keras.Input((h if isinstance(h, int) else None, w if isinstance(w, int) else None, c),
                                name="input")
-        self.env[x.name] = Value(self.inp, L.NHWC, shape)
+        image = Aliases(self.aliases, name="zoo_aliases")(self.inp) if self.aliases else self.inp
+        self.env[x.name] = Value(image, L.NHWC, shape)
         out = None
         for node in self.graph.nodes:
             if node.op in ("placeholder",):
