@@ -73,7 +73,7 @@ def convert(model: Any, input_size: tuple[int, int], in_chans: int = 3, *, check
         verify.load_into_keras(keras_model, verify.state_numpy(calibrated))
         parity = verify.compare(calibrated, keras_model, x, "batchnorm-calibrated random")
         if not parity.ok:
-            where = verify.first_divergence(program, keras_model, steps, x)
+            where = verify.first_divergence(program, keras_model, steps, x, calibrated.state_dict())
             raise ConversionError(f"converted {type(model).__name__} differs from torch: logits {parity.max_rel:.2g} "
                                   f"relative (limit {verify.RTOL:g}); first divergence: {where}")
     verify.load_into_keras(keras_model, verify.state_numpy(model))
