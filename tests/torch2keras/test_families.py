@@ -45,6 +45,7 @@ FAMILIES = [
     ("CoAtNet", "coatnet_nano_rw_224", {"img_size": 64}, 64), ("MLP-Mixer", "mixer_s32_224", {"img_size": 64}, 64),
     ("EfficientFormer", "efficientformer_l1", {"depths": (1, 1, 1, 1)}, 224),
     ("RepViT", "repvit_m0_9", {"depth": (1, 1, 1, 1)}, 64),
+    ("CoaT", "coat_lite_tiny", {"img_size": 64, "serial_depths": (1, 1, 1, 1)}, 64),  # a parameter shared by 2 paths
 ]
 
 # traced with only the batch symbolic: their symbolic height and width cost torch.export 20-70 s (window padding,
