@@ -101,7 +101,8 @@ def test_adaptive_average_pooling_between_any_static_sizes(size, out):
 
 
 class Blur(torch.nn.Module):
-    """A convolution by a fixed, non-persistent kernel (timm's BlurPool) between two trained ones."""
+    """A convolution by a fixed, non-persistent kernel (timm's BlurPool) between two trained ones, and one by a fixed
+    kernel with a fixed bias."""
 
     def __init__(self):
         super().__init__()
@@ -110,16 +111,19 @@ class Blur(torch.nn.Module):
         self.register_buffer("filt", (filt[:, None] * filt[None, :] / 16).expand(6, 1, 3, 3).clone(),
                              persistent=False)
         self.conv2 = torch.nn.Conv2d(6, 5, 1)
+        self.register_buffer("mix", torch.linspace(-1.0, 1.0, 4 * 5).reshape(4, 5, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.linspace(0.0, 0.3, 4), persistent=False)
 
     def forward(self, x):
         x = F.conv2d(F.pad(self.conv1(x), (1, 1, 1, 1)), self.filt, stride=2, groups=6)
-        return self.conv2(x).mean((2, 3))
+        return F.conv2d(self.conv2(x), self.mix, self.shift).mean((2, 3))
 
 
 def test_fixed_kernel_is_a_constant_not_a_weight():
     model = Blur()
     result = _converted(model, (16, 16), (1, 3, 24, 16), 4)
     assert set(keras_weights.to_canonical(result.model)) == set(model.state_dict())  # no filt: not a checkpoint key
+    assert result.transposes == 0  # the kernels are transposed at conversion, not in the graph
 
 
 class SpaceToDepth(torch.nn.Module):
@@ -237,3 +241,31 @@ class IndexSelect(torch.nn.Module):
 
 def test_index_select_gathers_along_a_dim():
     _converted(IndexSelect(), (6, 6), (2, 3, 6, 6), 10)
+
+
+class SharedConv(torch.nn.Module):
+    """One convolution under two module paths (CoaT's cpe1 is also serial_blocks1.*.cpe): two names in the
+    state_dict, one tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpe = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3)
+        self.blocks = torch.nn.ModuleList([torch.nn.Sequential(self.cpe)])
+        self.head = torch.nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.blocks[0](x) + self.cpe(x * 0.5)).mean((2, 3))
+
+
+def test_shared_parameter_loads_and_saves_under_both_names():
+    model = SharedConv()
+    assert {"cpe.weight", "blocks.0.0.weight"} <= set(model.state_dict())
+    result = _converted(model, (12, 12), (2, 3, 12, 12), 7)
+    tensors = keras_weights.to_canonical(result.model)
+    assert set(tensors) == set(model.state_dict())  # saved as torch's state_dict lists it
+    assert np.array_equal(tensors["cpe.weight"], tensors["blocks.0.0.weight"])
+    assert len(result.model.trainable_weights) == 4  # one shared kernel and bias, the head's kernel and bias
+    again = conv.from_graph(result.graph)  # the stored graph keeps the second name
+    keras_weights.from_canonical(again, tensors)
+    x = np.random.default_rng(8).standard_normal((1, 12, 12, 3)).astype(np.float32)
+    assert np.array_equal(np.asarray(again(x, training=False)), np.asarray(result.model(x, training=False)))

@@ -107,7 +107,10 @@ def bindings(model) -> list[Binding]:
     """All bindings of a model, checked to cover every variable exactly once."""
     table = _dispatch()
     out: list[Binding] = []
+    aliases: dict[str, str] = {}
     for layer in leaf_layers(model):
+        if hasattr(layer, "zoo_aliases"):
+            aliases.update(layer.zoo_aliases())
         if not layer.weights:
             continue
         if hasattr(layer, "zoo_bindings"):
@@ -126,6 +129,10 @@ def bindings(model) -> list[Binding]:
     unbound = [w.path for w in model.weights if id(w) not in bound]
     if unbound:
         raise CheckpointError(f"variables with no canonical name: {unbound[:5]}; add them to zoo_bindings()")
+    if aliases:  # a shared tensor: the same variable under each of its checkpoint names
+        by_key = {b.key: b for b in out}
+        out.extend(Binding(alias, by_key[key].variable, by_key[key].to_keras, by_key[key].to_canonical)
+                   for alias, key in aliases.items() if key in by_key)
     return out
 
 

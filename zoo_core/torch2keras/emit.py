@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..frameworks import import_torch
 from . import layout as L
-from .layers import BatchNorm, Constant, DropPath, GroupNorm, Parameter, TorchOp, keras
+from .layers import Aliases, BatchNorm, Constant, DropPath, GroupNorm, Parameter, TorchOp, keras
 
 INT_MAX = 2**62
 
@@ -49,21 +49,22 @@ def module_path(node: Any) -> str:
 class Emitter:
     """Walks the graph once, building Keras layers; ``build()`` returns (keras.Model, trace of emitted values)."""
 
-    def __init__(self, program: Any, example_shape: tuple[int, ...]):
+    def __init__(self, program: Any, example_shape: tuple[int, ...], aliases: dict[str, str] | None = None):
 
         self.keras = keras
         self.torch = import_torch()
         self.ep = program
         self.graph = program.graph
         self.example_shape = example_shape
+        self.aliases = dict(aliases or {})  # checkpoint name of a shared tensor -> its traced name
         self.env: dict[str, Any] = {}
         self.names: set[str] = set()
         self.layers_by_key: dict[str, Any] = {}
         self.trace: list[tuple[str, str, str, Value]] = []  # (node name, op, module path, value)
         sig = program.graph_signature
         self.inputs: dict[str, tuple[str, str | None]] = {}
-        for spec in sig.input_specs:
-            self.inputs[spec.arg.name] = (spec.kind.name, spec.target)
+        for spec in sig.input_specs:  # a shared tensor used under several names: one name, one Keras weight
+            self.inputs[spec.arg.name] = (spec.kind.name, self.aliases.get(spec.target, spec.target))
         state = program.state_dict
         self.tensors = {**{k: v for k, v in state.items()}, **dict(program.constants)}
         self.symbols: dict[str, int] = {}  # symbol -> torch input dim
@@ -125,8 +126,14 @@ class Emitter:
         if axes is None:
             return v
         if perm not in v.cache:
-            v.cache[perm] = self.op("transpose", [v.tensor], {"axes": list(axes)}, node, perm, v.shape,
-                                    suffix=".transpose")
+            source = getattr(v.tensor, "_keras_history", None)
+            if source is not None and isinstance(source[0], Constant):  # transposed here, not in the graph
+                array = np.transpose(source[0].array, axes)
+                v.cache[perm] = Value(Constant.of(array, name=self.unique(f"{source[0].name}.transpose"))(self.inp),
+                                      perm, v.shape)
+            else:
+                v.cache[perm] = self.op("transpose", [v.tensor], {"axes": list(axes)}, node, perm, v.shape,
+                                        suffix=".transpose")
         return v.cache[perm]
 
     def ident(self, v: Value, node: Any) -> Value:
@@ -146,8 +153,9 @@ class Emitter:
             raise ConversionError(f"internal: node {arg.name} used before it was emitted")
         array = self.tensors[target].detach().cpu().numpy()
         if kind in ("PARAMETER", "BUFFER") and target in self.ep.state_dict:
-            layer = Parameter(target, array.shape, trainable_param=kind == "PARAMETER", dtype_name=str(array.dtype),
-                              name=self.unique(target))
+            layer = self.shared(f"{target}#parameter", lambda: Parameter(
+                target, array.shape, trainable_param=kind == "PARAMETER", dtype_name=str(array.dtype),
+                name=self.unique(target)))
         else:
             layer = Constant.of(array, name=self.unique(f"const.{target}"))
         v = Value(layer(self.inp), L.identity(array.ndim), list(array.shape))
@@ -190,7 +198,8 @@ class Emitter:
         n, c, h, w = shape
         self.inp = keras.Input((h if isinstance(h, int) else None, w if isinstance(w, int) else None, c),
                                name="input")
-        self.env[x.name] = Value(self.inp, L.NHWC, shape)
+        image = Aliases(self.aliases, name="zoo_aliases")(self.inp) if self.aliases else self.inp
+        self.env[x.name] = Value(image, L.NHWC, shape)
         out = None
         for node in self.graph.nodes:
             if node.op in ("placeholder",):
@@ -254,11 +263,9 @@ def _pair(v: Any) -> tuple[int, int]:
 def _conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
           groups: int) -> Value:
     keras = e.keras
-    if e.inputs.get(getattr(w, "name", ""), (None, None))[0] not in ("PARAMETER", "BUFFER"):
-        return _computed_conv(e, node, x, w, b, stride, padding, dilation, groups)
-    key = e.param_key(w, "weight", node)
-    if key not in e.ep.state_dict:  # a fixed kernel (a non-persistent buffer: timm's BlurPool filter)
-        return _fixed_conv(e, node, x, e.array(key), b, stride, padding, dilation, groups)
+    kind, key = e.inputs.get(getattr(w, "name", ""), (None, None))
+    if kind not in ("PARAMETER", "BUFFER") or key not in e.ep.state_dict:
+        return _kernel_conv(e, node, x, w, b, stride, padding, dilation, groups)
     name = key[: -len(".weight")] if key.endswith(".weight") else key
     bkey = e.param_key(b, "bias", node) if b is not None else None
     wt = e.array(key)
@@ -303,41 +310,25 @@ def _padded_nhwc(e: Emitter, node: Any, x: Any, padding: Any) -> Any:
     return t
 
 
-def _fixed_conv(e: Emitter, node: Any, x: Any, wt: np.ndarray, b: Any, stride: Any, padding: Any, dilation: Any,
-                groups: int) -> Value:
-    """A convolution by a kernel that is not a checkpoint tensor: the kernel is a constant of the graph (not
-    trained, not in the weights), plain or depthwise."""
-    out_c, in_per_group, kh, kw = wt.shape
-    depthwise = in_per_group == 1 and groups > 1
-    if b is not None or (groups != 1 and not depthwise):
-        raise ConversionError(f"a convolution by a computed kernel with bias or groups at {module_path(node)} is not "
-                              "supported")
-    t = _padded_nhwc(e, node, x, padding)
-    # torch (out, in/groups, kh, kw) -> Keras (kh, kw, in, out) or, depthwise, (kh, kw, in, multiplier)
-    kernel = wt.transpose(2, 3, 0, 1).reshape(kh, kw, groups, out_c // groups) if depthwise else \
-        wt.transpose(2, 3, 1, 0)
-    const = Constant.of(np.ascontiguousarray(kernel), name=e.unique(f"const.{module_path(node)}.kernel"))(e.inp)
-    attrs = {"stride": list(_pair(stride)), "dilation": list(_pair(dilation)), "depthwise": depthwise}
-    return e.op("fixed_conv", [t, const], attrs, node, L.NHWC)
-
-
-def _computed_conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
-                   groups: int) -> Value:
-    """A convolution whose kernel is computed in the graph from parameters (timm's StdConv2d/ScaledStdConv2d
-    standardise the weight at every call): the kernel's ops run in the Keras graph, their parameters stay weights."""
+def _kernel_conv(e: Emitter, node: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any,
+                 groups: int) -> Value:
+    """A convolution whose kernel is not a checkpoint weight: computed in the graph from parameters (timm's
+    StdConv2d/ScaledStdConv2d standardise the weight at every call; the kernel's ops run in the Keras graph, their
+    parameters stay weights) or fixed (a non-persistent buffer such as timm's BlurPool filter: a graph constant, not
+    trained, not in the weights). Plain or depthwise, with an optional bias."""
     kernel = e.value(w)
     out_c, in_per_group = (e.hint(s) for s in kernel.shape[:2])
     depthwise = in_per_group == 1 and groups > 1
     if groups != 1 and not depthwise:
-        raise ConversionError(f"a grouped convolution by a computed kernel at {module_path(node)} is not supported")
+        raise ConversionError(f"a grouped convolution ({groups} groups, not depthwise) by a kernel that is not a "
+                              f"checkpoint weight at {module_path(node)} is not supported")
     t = _padded_nhwc(e, node, x, padding)
     kernel = e.to(kernel, (2, 3, 1, 0), node)  # torch (out, in, kh, kw) -> Keras (kh, kw, in, out)
     if depthwise:  # Keras: (kh, kw, in, multiplier)
         kh, kw = (e.hint(s) for s in kernel.shape[2:])
         kernel = e.op("reshape", [kernel.tensor], {"shape": [kh, kw, groups, out_c // groups]}, node,
                       (2, 3, 1, 0), kernel.shape, suffix=".kernel")
-    attrs: dict[str, Any] = {"stride": list(_pair(stride)), "dilation": list(_pair(dilation)),
-                             "depthwise": depthwise, "groups": groups}
+    attrs: dict[str, Any] = {"stride": list(_pair(stride)), "dilation": list(_pair(dilation)), "depthwise": depthwise}
     inputs = [t, kernel.tensor]
     if b is not None:
         inputs.append(e.value(b).tensor)

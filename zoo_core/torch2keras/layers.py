@@ -64,6 +64,30 @@ class Parameter(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class Aliases(keras.layers.Layer):
+    """The input passed through unchanged, carrying the checkpoint names of shared parameters: a tensor that the
+    torch model holds under two module paths (CoaT's cpe1 is also serial_blocks1.*.cpe) is one Keras weight under
+    its traced name; ``aliases`` maps each other name to it, so loading accepts and saving writes both (as torch's
+    state_dict does)."""
+
+    def __init__(self, aliases: dict[str, str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.aliases = dict(aliases)
+
+    def call(self, x: Any) -> Any:
+        return x
+
+    def compute_output_spec(self, x: Any) -> Any:
+        return keras.KerasTensor(x.shape, dtype=x.dtype)
+
+    def zoo_aliases(self) -> dict[str, str]:
+        return self.aliases
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "aliases": self.aliases}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class Constant(keras.layers.Layer):
     """A tensor constant of the graph that is not a checkpoint tensor (an index table, a mask), stored in the config."""
 

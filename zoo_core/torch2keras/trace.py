@@ -5,6 +5,7 @@
 heads with transposes); every other op is decomposed.
 Batch, height and width are exported as ``Dim.AUTO``: those the model allows stay symbolic, so the Keras model
 accepts any batch (and any image size for a fully convolutional net); the rest are fixed at the traced size.
+Models with timm's dynamic "same" padding are traced with only the batch symbolic (``dynamic_for``).
 Dropout and drop-path are kept as marker ops (identity in eval) so the Keras model trains like the torch one.
 """
 
@@ -66,6 +67,17 @@ def _marked_dropout() -> Iterator[None]:
         for mod, name, fn in saved:
             setattr(mod, name, fn)
         F.dropout = original
+
+
+# timm's "same" padding computed from the input size at every call (TF-ported weights: tf_efficientnet_*, ...):
+# with a symbolic height and width torch.export spends minutes on the nested size expressions
+_SAME_PADDING = {"Conv2dSame", "MaxPool2dSame", "AvgPool2dSame"}
+
+
+def dynamic_for(model: Any) -> bool | str:
+    """How ``export`` should trace ``model``: batch, height and width symbolic (True), or only the batch
+    (``"batch"``) when the model pads "same" from the input size (the Keras model then takes the traced size)."""
+    return "batch" if any(type(m).__name__ in _SAME_PADDING for m in model.modules()) else True
 
 
 def export(model: Any, example: Any, *, dynamic: bool | str = True) -> Any:

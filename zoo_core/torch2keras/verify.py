@@ -63,11 +63,16 @@ def compare(torch_model: Any, keras_model: Any, x_nchw: np.ndarray, weights: str
     return Parity(diff, diff / max(scale, 1e-12), scale, list(x_nchw.shape), weights)
 
 
-def first_divergence(program: Any, keras_model: Any, trace: list, x_nchw: np.ndarray) -> str:
-    """The first traced op whose Keras output differs from torch's beyond RTOL: '<op> at <module> (<node>): ...'."""
+def first_divergence(program: Any, keras_model: Any, trace: list, x_nchw: np.ndarray,
+                     state: dict[str, Any] | None = None) -> str:
+    """The first traced op whose Keras output differs from torch's beyond RTOL: '<op> at <module> (<node>): ...'.
+    ``state``: the torch tensors the Keras model holds (the calibrated weights), run in the traced program in place
+    of the weights it was traced with."""
     torch = import_torch()
     keras = keras_model.__class__.__module__ and __import__("keras")
     gm = program.module()
+    if state is not None:
+        gm.load_state_dict(state, strict=False)
     captured: dict[str, Any] = {}
 
     class Recorder(torch.fx.Interpreter):
