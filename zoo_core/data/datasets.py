@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,6 +323,13 @@ def open_dataset(source: str | os.PathLike, split: Sequence[float] = (0.7, 0.2, 
         raise DataError(f"{text!r} is neither a built-in dataset nor an image folder; {hint}the built-in datasets "
                         f"are: {', '.join(sorted(BUILTINS))}; an image folder must exist")
     return image_folder(text, split=split, seed=seed, strict=strict)
+
+
+def note_skipped(split: Any, name: str, reason: str) -> None:
+    """Name a file that could not be decoded once per split: in ``split.skipped`` and one warning."""
+    if name not in split.skipped:
+        split.skipped.append(name)
+        warnings.warn(f"skipped: {reason}", stacklevel=3)
 
 
 def require_nonempty(split: Split) -> None:

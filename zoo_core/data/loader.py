@@ -17,7 +17,6 @@ int64 class indices, or float32 (N, classes) soft targets when ``mix`` is on.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from ..errors import DataError
 from ..layout import to_layout
 from ..models import get_entry, spec_of
 from .augment import Augment, item_rng
-from .datasets import Split, require_nonempty
+from .datasets import Split, note_skipped, require_nonempty
 from .mix import Mix
 from .preprocess import Preprocess, augment_image, prepare
 from .stream_split import StreamBatches, StreamSplit
@@ -238,13 +237,13 @@ class Batches:
             batch = next(self._it)
             for entry in batch["skipped"].tolist():
                 name, _, reason = entry.partition("\t")
-                if name not in self.split.skipped:
-                    self.split.skipped.append(name)
-                    warnings.warn(f"skipped: {reason}", stacklevel=2)
-            if len(batch["y"]) and self.workers == 0:
-                yield batch["x"], batch["y"]
-            elif len(batch["y"]):  # plain arrays: Grain's shared-memory ones are unlinked as soon as they are copied
+                note_skipped(self.split, name, reason)
+            if not len(batch["y"]):
+                continue
+            if self.workers:  # plain arrays: Grain's shared-memory ones are unlinked as soon as they are copied
                 yield np.array(batch["x"], copy=True, subok=False), np.array(batch["y"], copy=True, subok=False)
+            else:
+                yield batch["x"], batch["y"]
         self._next = epoch + 1
 
     def close(self) -> None:
@@ -283,12 +282,13 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
     if train:
         aug = Augment.parse(True if augment is None else augment)
     mixer = Mix.parse(mix, float(label_smoothing)) if train else None
+    if threads is not None and int(threads) < 1:
+        raise DataError(f"threads must be 1 or more, got {threads}")
+    epoch_range = range(int(epoch), int(epoch) + max(int(epochs), 1))
     if isinstance(split, StreamSplit):  # streamed tar shards: read front to back on this process's threads
-        n_threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
-        if n_threads < 1:
-            raise DataError(f"threads must be 1 or more, got {threads}")
+        n_threads = default_threads(split, 0) if threads is None else int(threads)
         return StreamBatches(split, pre, aug, int(seed), LAYOUTS[fw], int(batch_size), train, tuple(shard), mixer,
-                             range(int(epoch), int(epoch) + max(int(epochs), 1)), int(start), n_threads)
+                             epoch_range, int(start), n_threads)
     make = MakeBatch(split, pre, aug, int(seed), LAYOUTS[fw], int(batch_size), train, tuple(shard), mixer)
     n_workers = default_workers(split) if workers is None else int(workers)
     if n_workers < 0:
@@ -296,6 +296,4 @@ def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = 
     if split.in_memory:
         n_workers = 0
     n_threads = default_threads(split, n_workers) if threads is None else int(threads)
-    if n_threads < 1:
-        raise DataError(f"threads must be 1 or more, got {threads}")
-    return Batches(split, make, range(int(epoch), int(epoch) + max(int(epochs), 1)), n_workers, start, n_threads)
+    return Batches(split, make, epoch_range, n_workers, start, n_threads)

@@ -97,6 +97,19 @@ def _label(path: str, key: str, files: dict[str, tarfile.TarInfo]) -> int:
         raise DataError(f"shard {path}: {m.name} holds {text[:20]!r}, not a class number") from None
 
 
+def shard_samples(path: str) -> list[tuple[str, ShardMember, int]]:
+    """(key, image member, label) per sample of one shard, from its headers and ``.cls`` members (no image read)."""
+    out = []
+    for key, files in index_shard(path):
+        ext = next((e for e in IMAGE_EXTS if e in files), None)
+        if ext is None:
+            raise DataError(f"shard {path}: sample {key} has no image ({', '.join(IMAGE_EXTS)}); found "
+                            f"{', '.join(sorted(files))}")
+        m = files[ext]
+        out.append((key, ShardMember(path, m.name, m.offset_data, m.size), _label(path, key, files)))
+    return out
+
+
 def shards(pattern: str | os.PathLike | Sequence[str], split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0,
            strict: bool = False, classes: Sequence[str] | None = None) -> Dataset:
     """A :class:`Dataset` of the samples of tar shards, split by fractions (stratified, seeded). Labels are the
@@ -104,14 +117,9 @@ def shards(pattern: str | os.PathLike | Sequence[str], split: Sequence[float] = 
     images: list[ShardMember] = []
     labels: list[int] = []
     for path in expand(pattern):
-        for key, files in index_shard(path):
-            ext = next((e for e in IMAGE_EXTS if e in files), None)
-            if ext is None:
-                raise DataError(f"shard {path}: sample {key} has no image ({', '.join(IMAGE_EXTS)}); found "
-                                f"{', '.join(sorted(files))}")
-            m = files[ext]
-            images.append(ShardMember(path, m.name, m.offset_data, m.size))
-            labels.append(_label(path, key, files))
+        for _, member, label in shard_samples(path):
+            images.append(member)
+            labels.append(label)
     if not images:
         raise DataError(f"the shards of {pattern} hold no samples; write KEY.jpg + KEY.cls pairs into them")
     y = np.array(labels, np.int64)

@@ -16,8 +16,6 @@ release the GIL); ``start=k`` resumes an epoch at batch k by skipping k batches 
 
 from __future__ import annotations
 
-import tarfile
-import warnings
 import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -31,14 +29,15 @@ import numpy as np
 from ..errors import DataError
 from ..layout import to_layout
 from .augment import Augment, item_rng
-from .datasets import SPLIT_NAMES, Dataset, _check_fractions
+from .datasets import SPLIT_NAMES, Dataset, _check_fractions, note_skipped
 from .mix import Mix
 from .preprocess import Preprocess
-from .shards import IMAGE_EXTS, LABEL_EXT, expand
-from .stream import Sample, read_shard, shuffled
+from .shards import expand, shard_samples
+from .stream import Sample, shuffled, slot_samples
 from .transforms import train_pixels
 
 BUCKETS = 1 << 20
+Made = tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]  # a batch, its labels, (file, reason) skipped
 
 
 def part_of(key: str, fractions: Sequence[float], seed: int) -> int:
@@ -50,34 +49,10 @@ def part_of(key: str, fractions: Sequence[float], seed: int) -> int:
 
 def _scan(path: str, fractions: Sequence[float], seed: int) -> tuple[list[int], int]:
     """([train, val, test] sample counts, largest label) of one shard, from its headers and ``.cls`` members."""
-    counts, top, seen = [0, 0, 0], -1, {}
-    try:
-        with tarfile.open(path, "r:") as tar:
-            for m in tar:
-                if not m.isfile() or "." not in m.name.rsplit("/", 1)[-1]:
-                    continue
-                base, _, ext = m.name.rpartition("/")[2].partition(".")
-                key = (m.name.rsplit("/", 1)[0] + "/" + base) if "/" in m.name else base
-                entry = seen.setdefault(key, {"image": False, "label": None})
-                if ext.lower() in IMAGE_EXTS:
-                    entry["image"] = True
-                elif ext.lower() == LABEL_EXT:
-                    f = tar.extractfile(m)
-                    text = (f.read() if f is not None else b"").decode("utf-8", "replace").strip()
-                    try:
-                        entry["label"] = int(text)
-                    except ValueError:
-                        raise DataError(f"shard {path}: {m.name} holds {text[:20]!r}, not a class number") from None
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DataError(f"shard {path} is truncated or not a readable tar file ({exc}); re-create it or leave it "
-                        "out") from None
-    for key, entry in seen.items():
-        if not entry["image"]:
-            raise DataError(f"shard {path}: sample {key} has no image ({', '.join(IMAGE_EXTS)})")
-        if entry["label"] is None:
-            raise DataError(f"shard {path}: sample {key} has no .{LABEL_EXT} label file; every sample needs KEY.cls")
+    counts, top = [0, 0, 0], -1
+    for key, _, label in shard_samples(path):
         counts[part_of(key, fractions, seed)] += 1
-        top = max(top, entry["label"])
+        top = max(top, label)
     return counts, top
 
 
@@ -106,21 +81,10 @@ class StreamSplit:
         return SPLIT_NAMES.index(self.name)
 
     def samples(self, slot: int, slots: int, *, seed: int, epoch: int, shuffle: bool) -> Iterator[Sample]:
-        """This split's samples that reader ``slot`` of ``slots`` reads in an epoch, in stream order: whole shards
-        dealt out to the slots (in an order seeded by (seed, epoch) when shuffling), or with fewer shards than
-        slots, every slot reading every shard and keeping its own positions."""
-        order = list(range(len(self.shards)))
-        if shuffle:
-            order = [int(i) for i in np.random.default_rng((int(seed), int(epoch))).permutation(len(order))]
-        paths = [self.shards[i] for i in order]
-        mine = (s for path in (paths[slot::slots] if len(paths) >= slots else paths) for s in read_shard(path)
+        """This split's samples that reader ``slot`` of ``slots`` reads in an epoch, in stream order
+        (:func:`.stream.slot_samples`, keeping this split's keys)."""
+        return (s for s in slot_samples(self.shards, slot, slots, seed=seed, epoch=epoch, shuffle=shuffle)
                 if part_of(s.key, self.fractions, self.seed) == self.part)
-        if len(paths) >= slots:
-            yield from mine
-            return
-        for position, s in enumerate(mine):
-            if position % slots == slot:
-                yield s
 
 
 def stream_dataset(pattern: Any, split: Sequence[float] = (0.7, 0.2, 0.1), seed: int = 0, strict: bool = False,
@@ -200,7 +164,7 @@ class StreamBatches:
                                 "fewer ranks or more shards")
             rounds += 1
 
-    def _make(self, job: tuple[int, int, list[Sample], int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def _make(self, job: tuple[int, int, list[Sample], int]) -> Made:
         epoch, number, samples, first = job
         rank, world = self.shard
         images, labels, skipped = [], [], []
@@ -215,9 +179,10 @@ class StreamBatches:
                     img = train_pixels(self.augment, self.pre, s.image, item_rng(self.seed, epoch,
                                                                                  (first + k) * world + rank))
             except DataError as exc:
+                reason = str(exc).replace("<image bytes>", s.name)
                 if self.split.strict:
-                    raise DataError(str(exc).replace("<image bytes>", s.name)) from None
-                skipped.append(s.name)
+                    raise DataError(reason) from None
+                skipped.append((s.name, reason))
                 continue
             images.append(img)
             labels.append(s.label)
@@ -262,12 +227,10 @@ class StreamBatches:
             yield from self._emit(pending.popleft().result())
         self._next = epoch + 1
 
-    def _emit(self, made: tuple[np.ndarray, np.ndarray, list[str]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _emit(self, made: Made) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         x, y, skipped = made
-        for name in skipped:
-            if name not in self.split.skipped:
-                self.split.skipped.append(name)
-                warnings.warn(f"skipped: {name} is not a readable image", stacklevel=3)
+        for name, reason in skipped:
+            note_skipped(self.split, name, reason)
         if len(y):
             yield x, y
 

@@ -41,6 +41,10 @@ class TrainConfig:
     tune: str = "auto"  # "auto": time exact speed settings once and use the faster (training.tuning); "off"
     checkpoint_every: int | None = None  # also save the training state every this many steps (mid-epoch resume)
 
+    def checkpoint_due(self, done: int, steps_per_epoch: int) -> bool:
+        """Whether a mid-epoch state is saved after ``done`` steps of an epoch (the epoch's end saves its own)."""
+        return bool(self.checkpoint_every) and done % self.checkpoint_every == 0 and done < steps_per_epoch
+
     def __post_init__(self) -> None:
         """Check every number (one shared check for ``finetune`` and ``zoo train``): whole numbers stay whole (2.5
         epochs is an error, not 2), rates are finite and in range. Values are normalised to int / float."""

@@ -260,7 +260,7 @@ class Trainer:
                 diverged = diverged if diverged is not None else bad
                 on_steps(epoch * self.steps_per_epoch + i + 1, (total_loss - mark_loss) / (seen - mark_seen))
                 mark_loss, mark_seen = total_loss, seen
-            if on_checkpoint is not None and (i + 1) % cfg.checkpoint_every == 0 and i + 1 < self.steps_per_epoch:
+            if on_checkpoint is not None and cfg.checkpoint_due(i + 1, self.steps_per_epoch):
                 total_loss, correct, bad = _read_back(pending, total_loss, correct)
                 diverged = diverged if diverged is not None else bad
                 on_checkpoint(epoch, i + 1, [total_loss, correct, seen])

@@ -210,7 +210,7 @@ class Trainer:
                     total, count = self.dist.sum(total, count)
                 on_steps(epoch * self.steps_per_epoch + i + 1, (total - mark_loss) / (count - mark_seen))
                 mark_loss, mark_seen = total, count
-            if on_checkpoint is not None and (i + 1) % cfg.checkpoint_every == 0 and i + 1 < self.steps_per_epoch:
+            if on_checkpoint is not None and cfg.checkpoint_due(i + 1, self.steps_per_epoch):
                 sums = [float(loss_sum), int(correct_sum), seen]
                 if self.dist:  # every rank's sums in rank 0's saved state; the other ranks resume from zero
                     total = list(self.dist.sum(*sums))
