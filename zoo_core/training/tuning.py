@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import platform
+import statistics
 import time
 from typing import Any
 
@@ -107,18 +108,6 @@ def paired_ratios(base: list[float], cand: list[float]) -> list[float]:
     return [b / c for b, c in zip(base, cand, strict=True)]
 
 
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """p25, median, p75 (linear interpolation between order statistics)."""
-    v = sorted(values)
-
-    def at(q: float) -> float:
-        i = q * (len(v) - 1)
-        lo = int(i)
-        return v[lo] + (v[min(lo + 1, len(v) - 1)] - v[lo]) * (i - lo)
-
-    return at(0.25), at(0.5), at(0.75)
-
-
 def verdict(ratios: list[float], margin: float = MARGIN) -> dict[str, Any]:
     """The rule on one candidate's per-pair ratios (default time / candidate time per round):
 
@@ -132,7 +121,8 @@ def verdict(ratios: list[float], margin: float = MARGIN) -> dict[str, Any]:
     if n == 0:
         return {"verdict": "ambiguous", "median": None, "spread": None, "pairs": 0, "faster_pairs": 0,
                 "ratios": []}
-    p25, med, p75 = quartiles(ratios)
+    # p25, median, p75 interpolated linearly between order statistics
+    p25, med, p75 = statistics.quantiles(ratios, n=4, method="inclusive") if n > 1 else ratios * 3
     faster = sum(r > 1.0 for r in ratios)
     need = math.ceil(CONSISTENT * n)
     if n >= MIN_PAIRS and med >= margin and faster >= need:
