@@ -10,13 +10,18 @@ from PIL import Image
 import zoo_core as zoo
 
 
+def _folder(root, seed, per_class, shape, ext):
+    """Classes a and b of random images, ``shape(i)`` (h, w) for image i, saved as ``ext``."""
+    rng = np.random.default_rng(seed)
+    for c in ("a", "b"):
+        (root / c).mkdir()
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (*shape(i), 3), dtype=np.uint8)).save(root / c / f"{i}.{ext}")
+
+
 @pytest.mark.parametrize("framework", ["torch", "tf"])
 def test_finetune_on_files_skips_and_names_a_broken_file(framework, tmp_path):
-    rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (tmp_path / c).mkdir()
-        for i in range(6):
-            Image.fromarray(rng.integers(0, 255, (40 + i, 50, 3), dtype=np.uint8)).save(tmp_path / c / f"{i}.jpg")
+    _folder(tmp_path, 0, 6, lambda i: (40 + i, 50), "jpg")
     (tmp_path / "b" / "zz.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
     data = zoo.data.image_folder(tmp_path, split=(1.0, 0.0, 0.0))
     model = zoo.load("simplecnn_cifar", framework=framework, num_classes=2)
@@ -28,11 +33,7 @@ def test_finetune_on_files_skips_and_names_a_broken_file(framework, tmp_path):
 
 @pytest.mark.parametrize("framework", ["torch", "tf"])
 def test_evaluate_on_files_skips_and_names_a_broken_file_or_raises_when_strict(framework, tmp_path):
-    rng = np.random.default_rng(1)
-    for c in ("a", "b"):
-        (tmp_path / c).mkdir()
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (30, 36, 3), dtype=np.uint8)).save(tmp_path / c / f"{i}.png")
+    _folder(tmp_path, 1, 4, lambda i: (30, 36), "png")
     (tmp_path / "a" / "bad.png").write_bytes(b"not a png")
     model = zoo.load("simplecnn_cifar", framework=framework, num_classes=2)
     test = zoo.data.image_folder(tmp_path, split=(0.0001, 0.0, 0.9999)).test
