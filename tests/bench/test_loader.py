@@ -17,14 +17,17 @@ def test_the_loader_benchmark_reads_every_image_with_each_contender(tmp_path):
         d.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(d / f"{i}.jpg")
     result = loader.run(tmp_path / "imgs", model="simplecnn_cifar", batch=5, workers=0, rounds=1,
-                        contenders=("zoo-torch", "torchvision"), log=lambda msg: None)
+                        contenders=("zoo-torch", "torchvision"), warmup=False, log=lambda msg: None)
     assert set(result["table"]) == {"zoo-torch", "torchvision"}
     assert all(row["images"] == 12 and row["images_per_s"] > 0 and row["peak_pss_mb"] > 0
                for row in result["table"].values())
     assert result["ratio_vs_faster_peer"]["zoo-torch"] == pytest.approx(
         result["table"]["zoo-torch"]["images_per_s"] / result["table"]["torchvision"]["images_per_s"])
+    assert result["paired_ratio_vs_faster_peer"]["zoo-torch"] == pytest.approx(
+        result["samples"]["zoo-torch"][0]["images_per_s"] / result["samples"]["torchvision"][0]["images_per_s"])
     md = loader.write(result, tmp_path / "out").read_text()
     assert "| zoo-torch |" in md and "zoo / faster peer with the same transform (torchvision, tf.data): zoo-torch" in md
+    assert "median of the per-round ratios" in md
 
 
 def test_zoo_bench_without_models_needs_a_folder(capsys):

@@ -419,3 +419,55 @@ def test_tf_worker_whose_peers_never_start_gives_up_after_the_timeout(tmp_path):
     assert done.returncode == 1 and time.monotonic() - t0 < FAIL_WITHIN
     assert "zoo: error: worker worker:0 could not join the cluster" in done.stderr
     assert "within 5 s" in done.stderr and "start every worker of TF_CONFIG" in done.stderr
+
+
+def test_tf_input_pipelines_read_disjoint_shares_that_make_the_single_process_batches(tmp_path, monkeypatch):
+    """tf.distribute input: each replica's loader decodes only its share of the epoch, and the replicas' batches
+    at step s together are the single-process step-s batch (2 workers x 1 replica, and 1 worker x 2 replicas)."""
+    import tensorflow as tf
+    from PIL import Image
+
+    import zoo_core
+    from zoo_core.data import loader, open_dataset
+    from zoo_core.data.preprocess import Preprocess
+    from zoo_core.distributed.tf_strategy import pipeline_data
+    from zoo_core.training import keras_loop
+    from zoo_core.training.config import TrainConfig
+
+    rng = np.random.default_rng(0)
+    for i in range(11):
+        folder = tmp_path / "imgs" / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (36, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    data = open_dataset(tmp_path / "imgs", split=(1.0, 0.0, 0.0))
+    model = zoo_core.load("simplecnn_cifar", "tf", num_classes=2)
+    pre = Preprocess.for_model(model)
+
+    def trainer(batch_size: int) -> keras_loop.Trainer:
+        return keras_loop.Trainer(model, data, pre, TrainConfig(batch_size=batch_size, augment="crop,flip"))
+
+    read: list[int] = []
+    real_pixels = loader.MakeBatch.pixels
+    monkeypatch.setattr(loader.MakeBatch, "pixels",
+                        lambda self, i, epoch: read.append(i) or real_pixels(self, i, epoch))
+
+    def batches_of(ds) -> list[np.ndarray]:
+        return [x.numpy() for x, _ in ds]
+
+    single = batches_of(trainer(4)._epoch_data(1))  # 11 images: 3 global batches of 4, the last padded to 6 - 5
+    shares, reads = [], []
+    for worker in (0, 1):  # two workers, one replica each
+        read.clear()
+        shares.append(batches_of(pipeline_data(trainer(2), 1, tf.distribute.InputContext(2, worker, 2))))
+        reads.append(sorted(read))
+    # 6 images each: the 11 between them, only the padding (the epoch's first image, again) read by both
+    assert len(reads[0]) == len(reads[1]) == 6 and set(reads[0]) | set(reads[1]) == set(range(11))
+    assert len(set(reads[0]) & set(reads[1])) == 1
+    assert len(shares[0]) == len(shares[1]) == len(single) == 3
+    for s, batch in enumerate(single):
+        together = np.empty_like(np.concatenate([shares[0][s], shares[1][s]]))
+        together[0::2], together[1::2] = shares[0][s], shares[1][s]  # position 2k went to replica 0, 2k+1 to 1
+        np.testing.assert_array_equal(together[:len(batch)], batch)
+    both = batches_of(pipeline_data(trainer(2), 1, tf.distribute.InputContext(1, 0, 2)))  # one worker, 2 replicas
+    in_turn = [b for step in zip(*shares, strict=True) for b in step]  # replica 0's step-s batch, then replica 1's
+    assert len(both) == 6 and all(np.array_equal(a, b) for a, b in zip(both, in_turn, strict=True))

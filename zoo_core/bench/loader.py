@@ -160,8 +160,10 @@ def epoch(contender: str, folder: str, model: str, batch: int, workers: int) -> 
         import_torch()
     else:
         import_keras()
-    if contender == "torchvision":
-        import torchvision  # noqa: F401  (imported before the clock starts, like the framework)
+    if contender == "torchvision":  # each loader's library is imported before the clock starts, like the framework
+        import torchvision  # noqa: F401
+    elif contender.startswith("zoo-"):
+        import grain  # noqa: F401
     memory = PeakMemory().__enter__()
     t0 = time.perf_counter()
     if contender.startswith("zoo-"):
@@ -191,9 +193,15 @@ def _one(contender: str, folder: str, model: str, batch: int, workers: int) -> d
 
 
 def run(folder: str, *, model: str = "resnet18", batch: int = 64, workers: int = 2, rounds: int = 3,
-        contenders: tuple[str, ...] = CONTENDERS, log=print) -> dict[str, Any]:
-    """``rounds`` interleaved epochs of every contender; the median images/s of each and the zoo/peer ratios."""
+        contenders: tuple[str, ...] = CONTENDERS, warmup: bool = True, log=print) -> dict[str, Any]:
+    """``rounds`` interleaved epochs of every contender, after one untimed epoch of each (``warmup``: the file
+    cache and each library's first start); the median images/s of each and the zoo/peer ratios (of the medians,
+    and the median of the per-round ratios)."""
     samples: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+    for c in contenders if warmup else ():
+        res = _one(c, str(folder), model, batch, workers)
+        log(f"warm-up {c}: " + (f"{res['images_per_s']:.0f} img/s (not counted)" if "error" not in res
+                                else f"error: {res['error']}"))
     for r in range(rounds):
         for c in contenders if r % 2 == 0 else tuple(reversed(contenders)):  # alternate who goes first
             res = _one(c, str(folder), model, batch, workers)
@@ -208,14 +216,28 @@ def run(folder: str, *, model: str = "resnet18", batch: int = 64, workers: int =
             table[c] = {"images_per_s": statistics.median(row["images_per_s"] for row in ok),
                         "peak_pss_mb": max(row["peak_pss_mb"] for row in ok),
                         "images": ok[0]["images"], "epochs": len(ok)}
-    ratios = {}
+    ratios, paired = {}, {}
     for zoo_name in ("zoo-torch", "zoo-tf"):
         have = [table[p]["images_per_s"] for p in SAME_TRANSFORM_PEERS if p in table]
         if zoo_name in table and have:
             ratios[zoo_name] = table[zoo_name]["images_per_s"] / max(have)
+        per_round = [_round_ratio(samples, zoo_name, r) for r in range(rounds)]
+        if any(v is not None for v in per_round):
+            paired[zoo_name] = statistics.median(v for v in per_round if v is not None)
     return {"folder": str(folder), "images": next((t["images"] for t in table.values()), 0), "model": model,
             "batch": batch, "workers": workers, "rounds": rounds, "cpus": os.cpu_count(), "table": table,
-            "ratio_vs_faster_peer": ratios, "samples": samples}
+            "ratio_vs_faster_peer": ratios, "paired_ratio_vs_faster_peer": paired, "samples": samples}
+
+
+def _round_ratio(samples: dict[str, list[dict[str, Any]]], zoo_name: str, r: int) -> float | None:
+    """Round ``r``'s zoo images/s over the faster same-transform peer's in that round (None if one failed)."""
+    def speed(name: str) -> float | None:
+        rows = samples.get(name, [])
+        return rows[r].get("images_per_s") if r < len(rows) else None
+
+    peers = [v for v in map(speed, SAME_TRANSFORM_PEERS) if v]
+    mine = speed(zoo_name)
+    return mine / max(peers) if mine and peers else None
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -228,6 +250,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {c} | {row['images_per_s']:.0f} | {row['peak_pss_mb']:.0f} |")
     ratios = ", ".join(f"{k} {v:.2f}x" for k, v in result["ratio_vs_faster_peer"].items())
     lines += ["", f"zoo / faster peer with the same transform ({', '.join(SAME_TRANSFORM_PEERS)}): {ratios}"]
+    paired = result.get("paired_ratio_vs_faster_peer", {})
+    if paired:
+        lines.append("median of the per-round ratios (each round's epochs run back to back): "
+                     + ", ".join(f"{k} {v:.2f}x" for k, v in paired.items()))
     return "\n".join(lines) + "\n"
 
 

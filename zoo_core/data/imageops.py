@@ -3,7 +3,7 @@
 Each op does what the torchvision/timm op timm's ``create_transform`` builds does, with the same Pillow calls, so
 the pixels are equal (tested against timm and torchvision): the eval resize + center crop (``crop_pct``, ``center``
 or ``squash``), the train random resized crop on the original image, horizontal flip, colour jitter, and
-ToTensor + Normalize (as a lookup table, ``normalize_table`` / ``normalize_batch``). Random parameters come from a
+ToTensor + Normalize's arithmetic (``normalize_batch``). Random parameters come from a
 ``numpy.random.Generator``, so a seed gives the same images in any process and either framework.
 """
 
@@ -58,29 +58,32 @@ def eval_resize_crop(img: Any, size: tuple[int, int], crop_pct: float = 1.0, cro
     return center_crop(img, h, w)
 
 
-def normalize_table(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(C, 256) float32: row c holds (v / 255 - mean[c]) / std[c] for every pixel value v, computed in float32
-    in ToTensor + Normalize's order, so a lookup gives the very floats the arithmetic would."""
-    values = np.arange(256, dtype=np.float32) / np.float32(255.0)
-    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    return np.ascontiguousarray(((values[:, None] - mean) / std).T)
-
-
-def normalize_batch(images: list[Any], table: np.ndarray, layout: str) -> np.ndarray:
+def normalize_batch(images: list[Any], mean: Any, std: Any, layout: str) -> np.ndarray:
     """uint8 images (PIL or HW/HWC arrays, all one size) as one float32 batch in ``layout`` ("NHWC" or "NCHW"),
-    normalised through ``table`` (:func:`normalize_table`): one lookup per pixel written straight into the
-    batch, no float intermediate and no transposing copy. Channel c of the batch reads channel c mod the image's
-    channels (grey repeated to RGB, RGB cut or repeated to 2 or 4 channels, as ``np.resize`` would)."""
-    chans = table.shape[0]
+    normalised per channel as ToTensor + Normalize compute it: (v / 255 - mean) / std in float32, one IEEE-rounded
+    operation at a time, so the floats are torchvision's. Written straight into the batch, with no float
+    intermediate and no transposing copy. Channel c of the batch reads channel c mod the image's channels (grey
+    repeated to RGB, RGB cut or repeated to 2 or 4 channels, as ``np.resize`` would)."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    chans = len(mean)
     arrays = [np.asarray(img, dtype=np.uint8) for img in images]
     if not arrays:
         raise ValueError("normalize_batch needs at least one image")
     h, w = arrays[0].shape[:2]
-    out = np.empty((len(arrays), chans, h, w) if layout == "NCHW" else (len(arrays), h, w, chans), np.float32)
+    if layout == "NCHW":
+        out = np.empty((len(arrays), chans, h, w), np.float32)
+        shift, scale = mean[:, None, None], std[:, None, None]
+    else:  # rows of w * chans values: a long contiguous inner loop instead of one of length chans
+        out = np.empty((len(arrays), h, w, chans), np.float32)
+        shift, scale = np.tile(mean, w), np.tile(std, w)
     for n, x in enumerate(arrays):
         x = x[:, :, None] if x.ndim == 2 else x
-        for c in range(chans):
-            np.take(table[c], x[:, :, c % x.shape[2]], out=out[n, c] if layout == "NCHW" else out[n, :, :, c])
+        if x.shape[2] != chans:
+            x = x[:, :, np.arange(chans) % x.shape[2]]
+        src, dst = (x.transpose(2, 0, 1), out[n]) if layout == "NCHW" else (x.reshape(h, -1), out[n].reshape(h, -1))
+        np.divide(src, np.float32(255.0), out=dst)
+        np.subtract(dst, shift, out=dst)
+        np.divide(dst, scale, out=dst)
     return out
 
 

@@ -208,9 +208,11 @@ class Batches:
         import grain
 
         ds = grain.MapDataset.source(jobs).map(self.make)
-        if self.workers == 0:  # Grain's reader threads in this process, each making whole batches, in order
+        if self.workers == 0:  # Grain's reader threads in this process, each making whole batches, in order;
+            # two batches in flight per thread (torch DataLoader's prefetch_factor), so a thread that finishes
+            # first starts its next batch instead of waiting for the consumer (measured +8% on 2 CPUs)
             it = iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=self.threads,
-                                                           prefetch_buffer_size=self.threads)))
+                                                           prefetch_buffer_size=2 * self.threads)))
         else:  # one batch at a time in each worker (Grain's default: 16 threads, 500 elements ahead per worker)
             ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
             it = iter(ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self.workers,

@@ -15,7 +15,7 @@ from ..layout import to_layout
 from ..models import spec_of
 from .augment import Augment, item_rng
 from .datasets import Split
-from .imageops import eval_resize_crop, normalize_batch, normalize_table
+from .imageops import eval_resize_crop, normalize_batch
 from .images import read_image
 
 
@@ -59,9 +59,9 @@ class Preprocess:
         return read_image(item, self.in_chans)
 
     @cached_property
-    def table(self) -> np.ndarray:
-        """(in_chans, 256) float32: every pixel value normalised per channel (see :func:`.imageops.normalize_table`)."""
-        return normalize_table(self._stats(self.mean), self._stats(self.std))
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (mean, std), one value per input channel."""
+        return self._stats(self.mean).astype(np.float32), self._stats(self.std).astype(np.float32)
 
     def geometry(self, item: Any):
         """The image (path, bytes, PIL image or array) read in the model's mode, resized and center-cropped as
@@ -70,14 +70,14 @@ class Preprocess:
 
     def normalize(self, img: Any) -> np.ndarray:
         """A PIL image at the input size as float32 HWC with the model's channels, mean and std."""
-        return normalize_batch([img], self.table, "NHWC")[0]
+        return normalize_batch([img], *self.stats, "NHWC")[0]
 
     def stack(self, images: Sequence[Any], layout: str = "NHWC") -> np.ndarray:
         """uint8 images at the input size (PIL or arrays) as one normalised float32 batch in ``layout``."""
         if len(images) == 0:
             h, w = self.input_size
             return np.zeros((0, self.in_chans, h, w) if layout == "NCHW" else (0, h, w, self.in_chans), np.float32)
-        return normalize_batch(list(images), self.table, layout)
+        return normalize_batch(list(images), *self.stats, layout)
 
     def __call__(self, item: Any) -> np.ndarray:
         """float32 HWC, resized, center-cropped and normalised as timm's eval transform."""

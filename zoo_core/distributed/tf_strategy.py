@@ -5,7 +5,8 @@ The strategy must exist before TensorFlow runs any op and the model must be buil
 --strategy ...`` does both. ``--batch-size`` is per replica: the global batch is batch_size x replicas. Each
 epoch's order is the single-process one (same shuffle seed, same index-seeded augmentation), padded with its first
 samples to a multiple of the replica count and dealt out strided, so every replica takes the same number of steps
-and the union of the replicas' batches at step s is the single-process step-s batch. The loss is summed per
+and the union of the replicas' batches at step s is the single-process step-s batch; each replica's loader reads
+only its own share. The loss is summed per
 replica and divided by the global batch size; Keras' optimizer sums the gradients over replicas. Collectives time
 out after $ZOO_DIST_TIMEOUT seconds, and the coordination service's heartbeats notice a dead worker, so the others
 stop with a DistributedError instead of waiting forever. Only the chief (``strategy.extended.should_checkpoint``)
@@ -16,7 +17,6 @@ nothing at all.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from ..errors import DistributedError
@@ -84,6 +84,21 @@ def from_scope(trainer: Any) -> TFDist | None:
     if not tf.distribute.has_strategy():
         return None
     return TFDist(tf.distribute.get_strategy(), trainer)
+
+
+def pipeline_data(trainer: Any, epoch: int, ctx: Any) -> Any:
+    """One input pipeline's dataset for ``epoch`` (``ctx``: a ``tf.distribute.InputContext``): a batch for each of
+    its replicas in turn. Replica r reads only its share of the single-process order (the loader's
+    ``shard=(r, replicas)``: positions r, r + replicas, ..., padded with the order's first samples), so no two
+    workers read the same sample and every share has the same number of batches."""
+    replicas, pipelines = ctx.num_replicas_in_sync, ctx.num_input_pipelines
+    local = replicas // pipelines  # replicas fed by this pipeline
+    first = ctx.input_pipeline_id * local
+    shares = [trainer._epoch_data(epoch, shard=(first + j, replicas)) for j in range(local)]
+    if local == 1:
+        return shares[0]
+    return tf.data.Dataset.choose_from_datasets(shares, tf.data.Dataset.range(local).repeat(),
+                                                stop_on_empty_dataset=True)
 
 
 class TFDist:
@@ -162,26 +177,11 @@ class TFDist:
             v.assign(value)
 
     def epoch_data(self, epoch: int) -> Any:
-        """This worker's distributed dataset for one epoch: per-replica batches of ``cfg.batch_size``."""
-        trainer, b = self.trainer, int(self.trainer.cfg.batch_size)
-        n = len(trainer.data.train)
-
-        def dataset_fn(ctx):
-            replicas, pipelines = ctx.num_replicas_in_sync, ctx.num_input_pipelines
-            local = replicas // pipelines  # replicas fed by this worker's pipeline
-            lo = ctx.input_pipeline_id * local
-            total = math.ceil(n / replicas) * replicas
-            ds = trainer._epoch_data(epoch).unbatch()  # the single-process order (and augmentation)
-            ds = ds.repeat().take(total)  # padded with the order's first samples
-            ds = ds.batch(replicas, drop_remainder=True)  # row u: positions u*R .. u*R + R-1, one per replica
-            ds = ds.map(lambda x, y: (x[lo:lo + local], y[lo:lo + local]))
-            ds = ds.batch(b)  # (b, local, ...): b rows of this pipeline's replicas
-            perm = (1, 0)
-            ds = ds.map(lambda x, y: (tf.transpose(x, perm + tuple(range(2, len(x.shape)))),
-                                      tf.transpose(y, perm + tuple(range(2, len(y.shape))))))
-            return ds.unbatch().prefetch(tf.data.AUTOTUNE)  # one batch per local replica, in replica order
-
-        return self._guarded(self.strategy.distribute_datasets_from_function(dataset_fn))
+        """This worker's distributed dataset for one epoch: per-replica batches of ``cfg.batch_size``, each replica
+        reading only its share (:func:`pipeline_data`)."""
+        trainer = self.trainer
+        return self._guarded(self.strategy.distribute_datasets_from_function(
+            lambda ctx: pipeline_data(trainer, epoch, ctx)))
 
     def _guarded(self, dataset: Any):
         """Iterate a distributed dataset; a lost peer (its iterator runs a collective per step) becomes a

@@ -180,22 +180,23 @@ class Trainer:
         if settings.get("jit_compile"):
             self._step = self._make_step(jit_compile=True)
 
-    def _batches(self, epoch: int, epochs: int, start: int = 0) -> Batches:
+    def _batches(self, epoch: int, epochs: int, start: int = 0, shard: tuple[int, int] = (0, 1)) -> Batches:
         """The training batches from ``epoch`` on (zoo_core.data.batches, NHWC: the order and augmentation drawn
-        from (seed, epoch), as in the torch loop; one pool of workers for the rest of the run)."""
+        from (seed, epoch), as in the torch loop; one pool of workers for the rest of the run; ``shard``'s
+        share)."""
         cfg = self.cfg
         return batches(self.data.train, self.pre, batch_size=cfg.batch_size, train=True, seed=cfg.shuffle_seed(0),
                        epoch=epoch, workers=cfg.num_workers, framework="tf", augment=cfg.augment or False,
-                       mix=cfg.mix, epochs=epochs, start=start)
+                       mix=cfg.mix, shard=shard, epochs=epochs, start=start)
 
-    def _epoch_data(self, epoch: int):
-        """The epoch as a tf.data pipeline (the distributed input) over the same batches: nothing cached, so memory
-        stays bounded whatever the split's size."""
+    def _epoch_data(self, epoch: int, shard: tuple[int, int] = (0, 1)):
+        """One epoch of ``shard``'s batches as a tf.data pipeline (a replica's distributed input): nothing cached,
+        so memory stays bounded whatever the split's size."""
         tf, h, w, c = self.tf, *self.pre.input_size, self.pre.in_chans
         label = (tf.TensorSpec((None, self.data.num_classes), tf.float32) if self.cfg.mix else
                  tf.TensorSpec((None,), tf.int64))
         return tf.data.Dataset.from_generator(
-            lambda: iter(self._batches(epoch, 1)),
+            lambda: iter(self._batches(epoch, 1, shard=shard)),
             output_signature=(tf.TensorSpec((None, h, w, c), tf.float32), label)).prefetch(1)
 
     def _epoch_batches(self, epoch: int, start: int = 0):
