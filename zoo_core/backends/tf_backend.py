@@ -35,6 +35,16 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(tf.convert_to_tensor(x, dtype=tf.float32), training=False))
 
 
+def host_tensor(x: np.ndarray) -> Any:
+    """A CPU tensor of a numpy array: the array's own memory (DLPack, no copy) when it is C-contiguous, writable
+    and 64-byte aligned, as the zoo's loader allocates its batches (TensorFlow aborts on a misaligned one); else
+    a copy (``tf.constant``). The array must not be written to while the tensor is in use."""
+    tf = import_tensorflow()
+    if x.flags.c_contiguous and x.flags.writeable and x.ctypes.data % 64 == 0 and x.dtype != np.bool_:
+        return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
+    return tf.constant(x)
+
+
 def to_canonical(model) -> dict[str, np.ndarray]:
     return _to_canonical(model)
 

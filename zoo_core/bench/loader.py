@@ -87,7 +87,10 @@ def _zoo(folder: str, model: str, batch: int, workers: int, framework: str) -> i
     processes = default_workers(split) and workers
     threads = 1 if processes else max(workers, 1)
     n = 0
-    convert = lib.from_numpy if framework == "torch" else lib.constant
+    if framework == "torch":
+        convert = lib.from_numpy
+    else:  # a tensor over the batch's own memory, as the Keras loop makes
+        from ..backends.tf_backend import host_tensor as convert
     for x, y in batches(split, model, batch_size=batch, workers=processes, threads=threads, framework=framework):
         convert(x), convert(y)
         n += len(y)

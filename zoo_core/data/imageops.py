@@ -58,6 +58,15 @@ def eval_resize_crop(img: Any, size: tuple[int, int], crop_pct: float = 1.0, cro
     return center_crop(img, h, w)
 
 
+def aligned_empty(shape: tuple[int, ...], align: int = 64) -> np.ndarray:
+    """An uninitialised float32 array whose data starts on an ``align``-byte boundary (TensorFlow wraps such an
+    array without copying it; numpy's own allocation is only 16-byte aligned)."""
+    size = int(np.prod(shape)) * 4
+    raw = np.empty(size + align, np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + size].view(np.float32).reshape(shape)
+
+
 def normalize_batch(images: list[Any], mean: Any, std: Any, layout: str) -> np.ndarray:
     """uint8 images (PIL or HW/HWC arrays, all one size) as one float32 batch in ``layout`` ("NHWC" or "NCHW"),
     normalised per channel as ToTensor + Normalize compute it: (v / 255 - mean) / std in float32, one IEEE-rounded
@@ -71,10 +80,10 @@ def normalize_batch(images: list[Any], mean: Any, std: Any, layout: str) -> np.n
         raise ValueError("normalize_batch needs at least one image")
     h, w = arrays[0].shape[:2]
     if layout == "NCHW":
-        out = np.empty((len(arrays), chans, h, w), np.float32)
+        out = aligned_empty((len(arrays), chans, h, w))
         shift, scale = mean[:, None, None], std[:, None, None]
     else:  # rows of w * chans values: a long contiguous inner loop instead of one of length chans
-        out = np.empty((len(arrays), h, w, chans), np.float32)
+        out = aligned_empty((len(arrays), h, w, chans))
         shift, scale = np.tile(mean, w), np.tile(std, w)
     for n, x in enumerate(arrays):
         x = x[:, :, None] if x.ndim == 2 else x

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.keras_weights import leaf_layers
+from ..backends.tf_backend import host_tensor
 from ..data.loader import Batches, batches
 from ..distributed import tf_strategy
 from ..errors import ZooError
@@ -209,7 +210,7 @@ class Trainer:
             self._stream = self._batches(epoch, self.cfg.epochs - epoch, start)
         for x, y in self._stream.epoch(epoch):
             with tf.device("/CPU:0"):  # each batch goes to the device in the step
-                yield tf.constant(x), tf.constant(y)
+                yield host_tensor(x), tf.constant(y)
 
     def train_epoch(self, epoch: int, lr_fn: Callable[[int], float],
                     on_steps: Callable[[int, float], None] | None = None, start_step: int = 0,
