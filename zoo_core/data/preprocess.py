@@ -61,7 +61,7 @@ class Preprocess:
     @cached_property
     def stats(self) -> tuple[np.ndarray, np.ndarray]:
         """float32 (mean, std), one value per input channel."""
-        return self._stats(self.mean).astype(np.float32), self._stats(self.std).astype(np.float32)
+        return self._stats(self.mean), self._stats(self.std)
 
     def geometry(self, item: Any):
         """The image (path, bytes, PIL image or array) read in the model's mode, resized and center-cropped as
@@ -118,4 +118,4 @@ def as_arrays(split: Split, pre: Preprocess) -> tuple[np.ndarray, np.ndarray]:
 
 def augment_image(aug: Augment, pre: Preprocess, x: np.ndarray, seed: int, epoch: int, index: int) -> np.ndarray:
     """One training image augmented with its own (seed, epoch, index) generator."""
-    return aug(x, item_rng(seed, epoch, index), pre._stats(pre.mean), pre._stats(pre.std))
+    return aug(x, item_rng(seed, epoch, index), *pre.stats)
