@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..backends.tf_backend import host_tensor
 from ..data import Preprocess, batches, image_folder
 from ..data.loader import default_workers
 from ..frameworks import import_keras, import_torch
@@ -87,10 +88,8 @@ def _zoo(folder: str, model: str, batch: int, workers: int, framework: str) -> i
     processes = default_workers(split) and workers
     threads = 1 if processes else max(workers, 1)
     n = 0
-    if framework == "torch":
-        convert = lib.from_numpy
-    else:  # a tensor over the batch's own memory, as the Keras loop makes
-        from ..backends.tf_backend import host_tensor as convert
+    # torch: a tensor over the batch's memory; TF: the same, as the Keras loop makes it (host_tensor)
+    convert = lib.from_numpy if framework == "torch" else host_tensor
     for x, y in batches(split, model, batch_size=batch, workers=processes, threads=threads, framework=framework):
         convert(x), convert(y)
         n += len(y)
