@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from safetensors.numpy import load_file
 
 from tests.helpers import run_zoo, wait_for_epoch
@@ -218,3 +219,21 @@ def test_tune_decision_is_recorded_in_train_args_and_history(tmp_path):
     assert args["tune"] == "off" and args["tuning"] == {"mode": "off", "source": "off", "chosen": "default",
                                                         "settings": {}}
     assert json.loads((run / "history.json").read_text())["tuning"]["source"] == "off"
+
+
+def test_a_run_with_worker_processes_prints_only_the_zoos_lines(tmp_path):
+    """The `zoo` script's stderr on a run whose images Grain worker processes decode: the epoch line, not Grain's
+    import-time JAX warning (from the zoo's process and from each worker) nor the resource tracker's warning about
+    shared memory the loader left behind."""
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        folder = tmp_path / "imgs" / f"c{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (30, 34, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    zoo = Path(sys.executable).with_name("zoo")  # the console script: spawned workers import it first
+    proc = subprocess.run([str(zoo), "train", "simplecnn", "--data", str(tmp_path / "imgs"), "--framework", "torch",
+                           "--epochs", "1", "--num-workers", "1", "--batch-size", "8", "--split", "1,0,0",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("epoch 1/1: loss "), proc.stderr[-2000:]

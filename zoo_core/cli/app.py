@@ -24,6 +24,37 @@ _COMMANDS: dict[str, tuple[Command, Callable[[argparse.ArgumentParser], None], s
 COMMAND_MODULES = ("catalog", "checkpoints", "hub", "training", "runs", "predict", "serve", "plugin", "bench",
                    "export")
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+# Libraries' log lines that tell a zoo user nothing (the zoo never uses what they miss).
+_LIBRARY_NOISE = (
+    "Failed to load jax profiler",  # Grain, at import, in the zoo and in each worker process, when JAX is absent
+)
+
+
+_HANDLER_NAME = "zoo"
+
+
+def _drop_library_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_LIBRARY_NOISE)
+
+
+def quiet_library_logs() -> None:
+    """Give the root logger the zoo's handler (when it has none) and keep known library noise out of every handler.
+
+    Run when this module is imported, not only by :func:`main`: worker processes started by spawn (Grain's) run
+    the ``zoo`` script's imports, hence this, before they import the libraries that log at import."""
+    if not logging.root.handlers:
+        logging.basicConfig(format=LOG_FORMAT)
+        logging.root.handlers[0].set_name(_HANDLER_NAME)
+    for handler in logging.root.handlers:
+        if _drop_library_noise not in handler.filters:
+            handler.addFilter(_drop_library_noise)
+
+
+quiet_library_logs()
+
+
 def command(name: str, help: str):
     """Register a sub-command: the decorated function runs it, ``configure`` adds its arguments."""
 
@@ -79,7 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose < 2:  # TensorFlow's C++ start-up chatter (oneDNN notices); its errors still raise in Python
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault(QUIET_ENV, "1")
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    quiet_library_logs()
+    if any(h.get_name() == _HANDLER_NAME for h in logging.root.handlers):  # not when embedded (pytest's handlers)
+        logging.root.setLevel(level)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

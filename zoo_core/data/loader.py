@@ -16,6 +16,7 @@ int64 class indices, or float32 (N, classes) soft targets when ``mix`` is on.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -253,12 +254,26 @@ class Batches:
         if self._it is not None:
             self._it.close()
             self._it = None
+            if self.workers:  # Grain's iterator keeps its last shared-memory batches in reference cycles
+                gc.collect()
+                _wait_for_shared_memory_unlinks()
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         try:
             yield from self.epoch(self.epochs[0])
         finally:
             self.close()
+
+
+def _wait_for_shared_memory_unlinks() -> None:
+    """Let Grain unlink the shared memory of the batches just freed before going on, instead of leaving it to the
+    resource tracker's "leaked shared_memory objects" warning at exit: Grain unlinks on one background thread, first
+    in first out, so a no-op run on that thread returns once the unlinks queued before it are done."""
+    from grain._src.python.ipc.shared_memory_array import SharedMemoryArray
+
+    pool = getattr(SharedMemoryArray, "_del_thread_pool", None)
+    if pool is not None:
+        pool.apply(int)
 
 
 def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = False, seed: int = 0,
