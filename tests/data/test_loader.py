@@ -4,6 +4,8 @@ workers or in-process."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -113,3 +115,19 @@ def test_threads_must_be_positive(folder):
     split = image_folder(folder, split=(1.0, 0.0, 0.0)).train
     with pytest.raises(DataError, match="threads must be 1 or more"):
         batches(split, PRE, batch_size=5, threads=0)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="POSIX shared memory is listed in /dev/shm")
+def test_batches_from_workers_leave_nothing_in_shared_memory_while_held(folder):
+    """The shared memory a worker fills is unlinked as soon as its batch arrives, not when (or if) Grain's array
+    is freed later: an epoch still held open, as a loop that stops early holds it, leaves no file in /dev/shm."""
+    split = image_folder(folder, split=(1.0, 0.0, 0.0)).train
+    loader = batches(split, PRE, batch_size=11, framework="tf", workers=1)
+    before = set(Path("/dev/shm").iterdir())
+    epoch = loader.epoch(0)
+    received = [next(epoch), next(epoch)]  # the whole epoch; the generator still holds the last batch
+    assert len(loader) == 2
+    new = [p for p in set(Path("/dev/shm").iterdir()) - before if p.is_file()]
+    for x, _ in received:  # a file holding one of these batches would be a leak (other tests' files hold others)
+        assert not any(p.read_bytes()[:x.nbytes] == x.tobytes() for p in new if p.stat().st_size >= x.nbytes)
+    loader.close()

@@ -16,7 +16,6 @@ int64 class indices, or float32 (N, classes) soft targets when ``mix`` is on.
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -243,7 +242,9 @@ class Batches:
                 note_skipped(self.split, name, reason)
             if not len(batch["y"]):
                 continue
-            if self.workers:  # plain arrays: Grain's shared-memory ones are unlinked as soon as they are copied
+            if self.workers:  # plain arrays, and the shared memory's name removed at once (the mapping lives on
+                # until Grain's array is freed): nothing is left in /dev/shm, whenever and however the run ends
+                _unlink_now(batch)
                 yield np.array(batch["x"], copy=True, subok=False), np.array(batch["y"], copy=True, subok=False)
             else:
                 yield batch["x"], batch["y"]
@@ -254,9 +255,6 @@ class Batches:
         if self._it is not None:
             self._it.close()
             self._it = None
-            if self.workers:  # Grain's iterator keeps its last shared-memory batches in reference cycles
-                gc.collect()
-                _wait_for_shared_memory_unlinks()
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         try:
@@ -265,15 +263,13 @@ class Batches:
             self.close()
 
 
-def _wait_for_shared_memory_unlinks() -> None:
-    """Let Grain unlink the shared memory of the batches just freed before going on, instead of leaving it to the
-    resource tracker's "leaked shared_memory objects" warning at exit: Grain unlinks on one background thread, first
-    in first out, so a no-op run on that thread returns once the unlinks queued before it are done."""
-    from grain._src.python.ipc.shared_memory_array import SharedMemoryArray
-
-    pool = getattr(SharedMemoryArray, "_del_thread_pool", None)
-    if pool is not None:
-        pool.apply(int)
+def _unlink_now(batch: dict[str, Any]) -> None:
+    """Unlink the shared memory of a batch Grain's workers sent, instead of when Grain's array is deleted (on a
+    background thread that may not run again if the process is exiting; the resource tracker then warns)."""
+    for value in batch.values():
+        if getattr(value, "_unlink_on_del", False):
+            value.shm.unlink()
+            value._unlink_on_del = False
 
 
 def batches(split: Split, model_or_name: Any, *, batch_size: int, train: bool = False, seed: int = 0,
